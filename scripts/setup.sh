@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything supercluster needs on a fresh Debian/Ubuntu machine (run as root):
+# the Debian packages the simulated site uses (sshd, ibsim + OpenSM, infiniband-diags,
+# rdma-core, pssh, Chromium for the report test) and a venv from the pinned lock file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3-venv openssh-server openssh-client util-linux iproute2 procps
+  ibsim-utils opensm infiniband-diags rdma-core ibverbs-utils perftest
+  pssh chromium dpkg-dev
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! cmp -s requirements.lock .venv/.lock-installed; then
+  echo "setup: creating .venv from requirements.lock"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.lock
+  cp requirements.lock .venv/.lock-installed
+fi
+.venv/bin/pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
+  || .venv/bin/pip install -q --no-deps -e .
