@@ -1,0 +1,170 @@
+"""The Design: every physical object of a site, computed from the spec.
+
+Plain frozen dataclasses with slots: a memphis-scale design holds ~300,000 links, so the
+objects stay small and cheap to build. Everything here is data; the compilers in this
+package fill it, and adapters (Pulumi, Ansible, OpenSM, review) only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Rack:
+    name: str  # e.g. "h1-r03-k07" (hall 1, row 3, rack 7)
+    hall: str
+    row: str
+    index: int  # position in its row, 0-based, including network racks
+    kind: str  # "compute" | "network"
+    x_m: float  # site coordinates of the rack's front centre
+    y_m: float
+    rack_type: str  # spec rack type name; "network" for switch racks
+    su: str | None = None  # scalable unit of a compute rack
+
+
+@dataclass(frozen=True, slots=True)
+class Hca:
+    rail: int  # 0..rails-1; the GPU index it sits beside
+    device: str  # OS device name, "mlx5_<rail>"
+    plane: str  # the fabric plane (InfiniBand subnet) it belongs to
+    leaf: str  # leaf switch name
+    leaf_port: int  # 1-based port on that leaf
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str  # e.g. "h1-su001-n07"
+    index: int  # global node index, 0-based, in layout order
+    hall: str
+    su: str
+    slot: int  # slot in its scalable unit (0-based), fixes its leaf port
+    rack: str
+    u: int  # lowest U the node occupies (1 = bottom)
+    model: str  # catalog node model
+    mgmt_ip: str
+    bmc_ip: str
+    hcas: tuple[Hca, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    name: str  # e.g. "p0-leaf-su001-r3", "p0-spine-g02-s17", "p0-core-c005"
+    tier: str  # "leaf" | "spine" | "core"
+    plane: str
+    group: str  # leaf: its SU; spine: its pod; core: its core group
+    model: str
+    ports: int  # usable ports in the chosen split mode
+    rack: str
+    u: int
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    tier: str  # "node_leaf" | "leaf_spine" | "spine_core"
+    plane: str
+    a_dev: str  # lower end (node/UFM for node_leaf, leaf, spine)
+    a_port: int  # HCA rail for nodes (0-based), 1-based port for switches
+    b_dev: str  # upper end (leaf, spine, core)
+    b_port: int
+    medium: str  # catalog medium, "" when nothing reaches (a reach violation)
+    length_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Plane:
+    name: str  # "p0"... one InfiniBand subnet, one subnet manager
+    rails: tuple[int, ...]  # which HCA rails land in this plane
+    tiers: int
+    radix: int
+    leaves: int
+    spines: int
+    cores: int
+    endpoints: int  # HCA ports (nodes and UFM) attached to the plane
+    lids: int  # unicast LIDs the subnet needs: endpoints << lmc plus one per switch
+    oversubscription: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RackPower:
+    rack: str
+    hall: str
+    expected_kw: float
+    nameplate_kw: float
+    feed_capacity_kw: float  # what one feed (A or B) can carry; 2N: each must hold the rack
+    feed_a_kw: float  # normal operation: nameplate split across both feeds
+    feed_b_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhasePower:
+    phase: str
+    halls: tuple[str, ...]  # halls with anything energized
+    sus: int  # scalable units energized
+    it_kw: float
+    facility_kw: float  # it_kw * PUE
+    contract_kw: float
+    onsite_kw: float  # on-site generation (storage is a bridge, never counted)
+    storage_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class RackCooling:
+    rack: str
+    hall: str
+    row: str
+    heat_kw: float
+    liquid_kw: float
+    air_kw: float
+    flow_lpm: float  # technology cooling system (secondary loop) flow
+
+
+@dataclass(frozen=True, slots=True)
+class CduLoad:
+    name: str  # in-rack: the rack's name + "-cdu"; in-row: "<row>-cdu<i>"
+    hall: str
+    placement: str  # "in_rack" | "in_row"
+    model: str
+    units: int  # CDUs sharing this load (in-row) or 1
+    load_kw: float
+    capacity_kw: float  # usable capacity with one unit (or pump) failed: N+1
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    racks: tuple[RackPower, ...]
+    hall_it_kw: dict[str, float]
+    it_kw: float
+    facility_kw: float
+    pue: float
+    contract_kw: float
+    onsite_kw: float
+    storage_kw: float
+    storage_kwh: float
+    phases: tuple[PhasePower, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cooling:
+    racks: tuple[RackCooling, ...]
+    cdus: tuple[CduLoad, ...]
+    liquid_kw: float
+    air_kw: float
+    flow_lpm: float  # total secondary-loop coolant flow
+    facility_water_lpm: float  # primary (facility) water demand at the plant's delta-T
+    plant_capacity_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    site: str
+    stack: str
+    racks: tuple[Rack, ...]
+    nodes: tuple[Node, ...]
+    switches: tuple[Switch, ...]
+    links: tuple[Link, ...]
+    planes: tuple[Plane, ...]
+    power: Power
+    cooling: Cooling
+    gpus_per_node: int
+    gpus: int
