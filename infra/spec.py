@@ -148,6 +148,7 @@ class Fabric(Model):
     split_mode: Literal["ndr400", "ndr200"] = "ndr400"
     lmc: Annotated[int, Field(ge=0, le=7)] = 0
     switches_per_rack: Annotated[int, Field(ge=1, le=48)] = 16
+    network_pdu_model: str = "PDU-415V-60A-3P"  # PDUs of switch racks (one per feed)
     ufm: Ufm | None = None
     core_area: CoreArea | None = None
     cabling: Cabling = Cabling()

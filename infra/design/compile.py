@@ -1,0 +1,46 @@
+"""compile_design: the pure function from a ClusterSpec to a complete Design."""
+
+from __future__ import annotations
+
+from infra.catalog import Catalog, load_catalog
+from infra.design.cooling import compile_cooling
+from infra.design.fabric import compile_fabric, place_links
+from infra.design.layout import compile_layout, make_nodes
+from infra.design.model import Design
+from infra.design.power import compile_power, in_row_cdu_kw, rack_power, switch_draw_kw
+from infra.spec import ClusterSpec
+
+
+def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None = None) -> Design:
+    catalog = catalog or load_catalog()
+    layout = compile_layout(spec, catalog)
+    fabric = compile_fabric(spec, catalog, layout)
+    nodes = make_nodes(layout, spec, fabric.hcas)
+    racks = layout.racks + fabric.racks
+    device_rack = {n.name: n.rack for n in nodes}
+    device_rack.update({s.name: s.rack for s in fabric.switches})
+    if layout.ufm:
+        device_rack["ufm"] = layout.ufm.rack
+    rack_xy = {r.name: (r.x_m, r.y_m) for r in racks}
+    links = place_links(spec, catalog, fabric.links, device_rack, rack_xy)
+    switch_kw = switch_draw_kw(catalog, fabric.switches, links)
+    rack_kw = rack_power(spec, catalog, racks, nodes, switch_kw, fabric.switches)
+    power = compile_power(
+        spec, racks, rack_kw, in_row_cdu_kw(spec, catalog), layout.sus, layout.su_hall
+    )
+    cooling = compile_cooling(spec, catalog, racks, nodes, rack_kw)
+    gpus_per_node = catalog.nodes[spec.rack_types[0].node].gpus
+    gpus = sum(catalog.nodes[n.model].gpus for n in nodes)
+    return Design(
+        spec.site.name,
+        stack,
+        tuple(racks),
+        tuple(nodes),
+        tuple(fabric.switches),
+        tuple(links),
+        tuple(fabric.planes),
+        power,
+        cooling,
+        gpus_per_node,
+        gpus,
+    )
