@@ -45,6 +45,7 @@ SYSTEM_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4d4b-9a57-2f0b5e6c9b11")
 _BCRYPT_ROUNDS = 4
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class NodeLike(Protocol):
@@ -121,6 +122,7 @@ def start_emulator(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop_emulator ends all of it
+            env={**os.environ, "PYTHONPATH": _PROJECT_ROOT},
         )
     _write(directory / "emulator.pid", f"{proc.pid}\n")
     emulator = Emulator(_url(host, port), str(ca), username, proc.pid, systems)
