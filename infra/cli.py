@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "infra.commands.run",
     "infra.commands.design",
     "infra.commands.init",
+    "infra.commands.bmc",
 )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from infra.catalog import Catalog
 from infra.design.geometry import cable_length_m
-from infra.design.layout import Layout, area_racks, node_name
+from infra.design.layout import Layout, area_racks
 from infra.design.model import Hca, Link, Plane, Rack, Switch
 from infra.errors import InputError, at
 from infra.spec import ClusterSpec
@@ -33,7 +33,7 @@ class FabricResult:
     links: list[tuple] = field(default_factory=list)  # (tier, plane, a, a_port, b, b_port)
     planes: list[Plane] = field(default_factory=list)
     racks: list[Rack] = field(default_factory=list)  # spine and core racks
-    hcas: dict[str, tuple[Hca, ...]] = field(default_factory=dict)
+    hcas: dict[str, list[Hca]] = field(default_factory=dict)
 
 
 def smallest_divisor_at_least(n: int, floor: int) -> int:
@@ -160,21 +160,25 @@ def _build_plane(spec, layout, out, racking, plane, plane_rails, radix, down, up
 
 def _attach_endpoints(spec, layout: Layout, out: FabricResult, plane: str, rails) -> None:
     multi = len(rails) > 1
+    leaf_names = {
+        su: [(r, f"{plane}-leaf-{su}" + (f"-r{r}" if multi else ""), f"mlx5_{r}") for r in rails]
+        for su in layout.sus
+    }
+    append = out.links.append
     for s in layout.slots:
-        node = node_name(s.hall, s.su, s.slot)
-        hcas = list(out.hcas.get(node, ()))
-        for rail in rails:
-            leaf = f"{plane}-leaf-{s.su}" + (f"-r{rail}" if multi else "")
-            out.links.append(("node_leaf", plane, node, rail, leaf, s.slot + 1))
-            hcas.append(Hca(rail, f"mlx5_{rail}", plane, leaf, s.slot + 1))
-        out.hcas[node] = tuple(hcas)
+        node = s.name
+        port = s.slot + 1
+        hcas = out.hcas.setdefault(node, [])
+        for rail, leaf, device in leaf_names[s.su]:
+            append(("node_leaf", plane, node, rail, leaf, port))
+            hcas.append(Hca(rail, device, plane, leaf, port))
     if layout.ufm:
         u = layout.ufm
         for port in range(spec.fabric.ufm.ports):
             rail = port  # UFM port p lands on rail p (at most 8 ports)
             if rail in rails:
                 leaf = f"{plane}-leaf-{u.su}" + (f"-r{rail}" if multi else "")
-                out.links.append(("node_leaf", plane, "ufm", port, leaf, u.slot + 1))
+                append(("node_leaf", plane, "ufm", port, leaf, u.slot + 1))
 
 
 def _two_tier(spec, out, racking, plane, leaves, hall_of, radix, down, up) -> tuple[int, int]:
@@ -304,5 +308,5 @@ def place_links(
             length = cable_length_m(rack_xy[key[0]], rack_xy[key[1]], key[0] == key[1], cabling)
             medium = next((m.name for m in catalog.media if m.max_reach_m >= length), "")
             hit = cache[key] = (length, medium)
-        placed.append(Link(tier, plane, a_dev, a_port, b_dev, b_port, hit[1], hit[0]))
+        placed.append(Link(tier, plane, a_dev, a_port, b_dev, b_port, *hit[::-1]))
     return placed

@@ -21,6 +21,7 @@ from infra.spec import Area, ClusterSpec, Hall, RackType
 class Slot:
     """A node position before addresses and HCAs are known."""
 
+    name: str
     hall: str
     su: str
     slot: int
@@ -159,7 +160,15 @@ def _place_hall(spec: ClusterSpec, hall: Hall, out: Layout, catalog: Catalog) ->
                     out.su_hall[su] = hall.name
                     out.su_row[su] = (hall.name, row.name)
                 first_su = first_su or su
-                place = Slot(hall.name, su, slot, name, rt.first_node_u + n * height, rt.node)
+                place = Slot(
+                    node_name(hall.name, su, slot),
+                    hall.name,
+                    su,
+                    slot,
+                    name,
+                    rt.first_node_u + n * height,
+                    rt.node,
+                )
                 if spec.fabric.ufm and su_index == 0 and slot == su_nodes - 1:
                     out.ufm = place  # the UFM appliance takes this slot (RA-11333-001)
                 else:
@@ -214,27 +223,24 @@ def area_racks(spec: ClusterSpec, hall_name: str, kind: str, count: int) -> list
     return [_area_rack(hall, area, kind, i) for i in range(count)]
 
 
-def make_nodes(layout: Layout, spec: ClusterSpec, hcas: dict[str, tuple]) -> list[Node]:
+def make_nodes(layout: Layout, spec: ClusterSpec, hcas: dict[str, list]) -> list[Node]:
     mgmt, bmc = address_plan(spec, len(layout.slots))
-    nodes = []
-    for i, s in enumerate(layout.slots):
-        name = node_name(s.hall, s.su, s.slot)
-        nodes.append(
-            Node(
-                name,
-                i,
-                s.hall,
-                s.su,
-                s.slot,
-                s.rack,
-                s.u,
-                s.model,
-                mgmt[i],
-                bmc[i],
-                hcas.get(name, ()),
-            )
+    return [
+        Node(
+            s.name,
+            i,
+            s.hall,
+            s.su,
+            s.slot,
+            s.rack,
+            s.u,
+            s.model,
+            mgmt[i],
+            bmc[i],
+            tuple(hcas.get(s.name, ())),
         )
-    return nodes
+        for i, s in enumerate(layout.slots)
+    ]
 
 
 def node_name(hall: str, su: str, slot: int) -> str:

@@ -8,6 +8,7 @@ package fill it, and adapters (Pulumi, Ansible, OpenSM, review) only read it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +24,7 @@ class Rack:
     su: str | None = None  # scalable unit of a compute rack
 
 
-@dataclass(frozen=True, slots=True)
-class Hca:
+class Hca(NamedTuple):  # a NamedTuple: 100,000+ per memphis design, cheap to build
     rail: int  # 0..rails-1; the GPU index it sits beside
     device: str  # OS device name, "mlx5_<rail>"
     plane: str  # the fabric plane (InfiniBand subnet) it belongs to
@@ -59,8 +59,7 @@ class Switch:
     u: int
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):  # a NamedTuple: ~300,000 per memphis design, cheap to build
     tier: str  # "node_leaf" | "leaf_spine" | "spine_core"
     plane: str
     a_dev: str  # lower end (node/UFM for node_leaf, leaf, spine)
@@ -168,3 +167,5 @@ class Design:
     cooling: Cooling
     gpus_per_node: int
     gpus: int
+    ufm_rack: str = ""  # where the UFM appliance (device "ufm") stands, if the fabric has one
+    ufm_u: int = 0

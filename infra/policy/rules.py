@@ -3,6 +3,7 @@ at fault, and a message with the numbers. Error-severity violations block a chan
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -26,24 +27,22 @@ HEADROOM_WARNING = 0.05  # warn when a phase has less than 5% power headroom
 
 def ports_exhausted(design: Design) -> Iterator[Violation]:
     """A switch port used twice, or a port number past the switch's port count."""
-    radix = {s.name: s.ports for s in design.switches}
-    highest: dict[str, int] = {}
-    seen: set[tuple[str, int]] = set()
+    used: dict[str, list[int]] = defaultdict(list)
     for link in design.links:
-        ends = [(link.b_dev, link.b_port)]
+        used[link.b_dev].append(link.b_port)
         if link.tier != "node_leaf":
-            ends.append((link.a_dev, link.a_port))
-        for dev, port in ends:
-            if (dev, port) in seen:
-                yield Violation(
-                    "fabric.ports_exhausted",
-                    "error",
-                    f"{dev}:{port}",
-                    f"port {port} of {dev} is cabled twice",
-                )
-            seen.add((dev, port))
-            highest[dev] = max(highest.get(dev, 0), port)
-    for dev, top in highest.items():
+            used[link.a_dev].append(link.a_port)
+    radix = {s.name: s.ports for s in design.switches}
+    for dev, ports in used.items():
+        if len(set(ports)) != len(ports):
+            twice = sorted(p for p, n in Counter(ports).items() if n > 1)
+            yield Violation(
+                "fabric.ports_exhausted",
+                "error",
+                dev,
+                f"port(s) {', '.join(map(str, twice[:8]))} of {dev} cabled twice",
+            )
+        top = max(ports)
         if top > radix[dev]:
             yield Violation(
                 "fabric.ports_exhausted",

@@ -1,0 +1,162 @@
+"""`supercluster bmc status`: every node's BMC, read over Redfish concurrently: power
+state, boot override and BIOS drift against the node profile.
+
+It talks to the simulated site's sushy-emulator when `supercluster sim up` recorded one
+in the state dir, else to the real BMC endpoints (https://<bmc_ip>). Exit 0 when every
+BMC answered and matches its profile, 1 when any drifted or failed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from infra.commands import add_stack_args
+from infra.errors import InputError
+from infra.providers import bmc_targets
+from infra.providers import redfish_ops as ops
+from infra.sim import bmc as sim_bmc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bmc = sub.add_parser("bmc", help="node BMCs over Redfish")
+    bmc_sub = bmc.add_subparsers(dest="bmc_command", required=True, metavar="ACTION")
+    p = bmc_sub.add_parser("status", help="power, boot override and BIOS drift per node")
+    add_stack_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="simulated site state (default <project-dir>/.sim/<stack>)",
+    )
+    p.add_argument(
+        "--ca-bundle",
+        default=os.environ.get("SUPERCLUSTER_BMC_CA_BUNDLE"),
+        help="PEM CA bundle of the site's BMC certificates (env SUPERCLUSTER_BMC_CA_BUNDLE)",
+    )
+    p.add_argument(
+        "--no-verify-tls", action="store_true", help="do not verify BMC certificates (unsafe)"
+    )
+    p.add_argument("--workers", type=int, default=32, help="concurrent BMC sessions")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    p.add_argument("--attempts", type=int, default=4, help="tries per request (backoff)")
+    p.set_defaults(func=cmd_status)
+
+
+def default_state_dir(project_dir: Path, stack: str) -> Path:
+    return Path(project_dir) / ".sim" / stack
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from infra.design import compile_design
+    from infra.spec import load_spec
+
+    if args.workers < 1 or args.attempts < 1 or args.timeout <= 0:
+        raise InputError(["--workers, --attempts and --timeout must be positive"])
+    design = compile_design(load_spec(args.stack, args.project_dir), stack=args.stack)
+    state_dir = args.state_dir or default_state_dir(args.project_dir, args.stack)
+    emulator = sim_bmc.load_emulator(state_dir)
+    sim = None
+    if emulator is not None:
+        sim = {"url": emulator.url, "systems": emulator.systems}
+    nodes = list(design.nodes)
+    try:
+        endpoints = [bmc_targets.endpoint(n, sim) for n in nodes]
+    except KeyError as exc:
+        raise InputError([f"{exc.args[0]}; run `supercluster sim up` again"]) from None
+    wants = {n.name: bmc_targets.profile(n) for n in nodes}
+    creds = _credentials(state_dir if emulator else None)
+    conn = ops.Connection(
+        verify_tls=not args.no_verify_tls,
+        ca_bundle=emulator.ca_bundle if emulator and not args.ca_bundle else args.ca_bundle,
+        timeout_s=args.timeout,
+        attempts=args.attempts,
+    )
+    started = time.monotonic()
+    bar = ProgressBar(sys.stderr, label="bmc status")
+    rows = ops.status(endpoints, wants, creds, conn, workers=args.workers, progress=bar)
+    bar.close()
+    wall_s = time.monotonic() - started
+    report = _report(args.stack, "simulated" if emulator else "site", rows, wall_s)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else render(report))
+    return 0 if report["summary"]["in_profile"] == len(rows) else 1
+
+
+def _credentials(sim_state_dir: Path | None) -> ops.Credentials:
+    username = os.environ.get("SUPERCLUSTER_BMC_USERNAME")
+    password = os.environ.get("SUPERCLUSTER_BMC_PASSWORD")
+    if username and password:
+        return ops.Credentials(username, password)
+    if sim_state_dir is not None:
+        return ops.Credentials(*sim_bmc.sim_credentials(sim_state_dir))
+    raise InputError(
+        [
+            "BMC credentials: set SUPERCLUSTER_BMC_USERNAME and SUPERCLUSTER_BMC_PASSWORD "
+            "(no simulated site is up for this stack)"
+        ]
+    )
+
+
+def _report(stack: str, source: str, rows: list[dict[str, Any]], wall_s: float) -> dict:
+    failed = sum(1 for r in rows if "error" in r)
+    drifted = sum(1 for r in rows if r.get("drift"))
+    return {
+        "stack": stack,
+        "source": source,
+        "nodes": rows,
+        "summary": {
+            "nodes": len(rows),
+            "in_profile": len(rows) - failed - drifted,
+            "drifted": drifted,
+            "failed": failed,
+            "wall_s": round(wall_s, 3),
+        },
+    }
+
+
+def render(report: dict) -> str:
+    lines = [f"{'NODE':<18} {'BMC':<15} {'POWER':<6} {'BOOT':<16} DRIFT"]
+    for row in report["nodes"]:
+        if "error" in row:
+            lines.append(f"{row['node']:<18} {row['address']:<15} {'?':<6} {'?':<16} {row['error']}")
+            continue
+        boot = f"{row['boot_target']}/{row['boot_mode']}"
+        drift = ", ".join(f"{k}={v[1]} (want {v[0]})" for k, v in row["drift"].items()) or "-"
+        lines.append(f"{row['node']:<18} {row['address']:<15} {row['power']:<6} {boot:<16} {drift}")
+    s = report["summary"]
+    lines.append(
+        f"{report['stack']} ({report['source']}): {s['nodes']} BMCs, {s['in_profile']} in "
+        f"profile, {s['drifted']} drifted, {s['failed']} failed, {s['wall_s']:.2f}s"
+    )
+    return "\n".join(lines)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 30):
+        self.stream, self.label, self.width = stream, label, width
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        filled = self.width * done // max(total, 1)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
