@@ -124,7 +124,9 @@ def render(report: dict) -> str:
     lines = [f"{'NODE':<18} {'BMC':<15} {'POWER':<6} {'BOOT':<16} DRIFT"]
     for row in report["nodes"]:
         if "error" in row:
-            lines.append(f"{row['node']:<18} {row['address']:<15} {'?':<6} {'?':<16} {row['error']}")
+            lines.append(
+                f"{row['node']:<18} {row['address']:<15} {'?':<6} {'?':<16} {row['error']}"
+            )
             continue
         boot = f"{row['boot_target']}/{row['boot_mode']}"
         drift = ", ".join(f"{k}={v[1]} (want {v[0]})" for k, v in row["drift"].items()) or "-"

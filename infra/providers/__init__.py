@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers: pure-Python CRUD against real endpoints (BMCs over Redfish, ...)."""
