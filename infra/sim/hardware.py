@@ -177,16 +177,16 @@ def proc_modules(hw: Hardware, host_modules: str) -> str:
     return "".join(extra) + host_modules
 
 
-def render(hw: Hardware, node: str, upper: Path) -> Path:
+def render(hw: Hardware, node: str, upper: Path) -> dict[str, Path]:
     """Write the fixture tools and their data into a node's overlay upper dir. Returns the
-    path of the /proc/modules replacement, which the node bind-mounts over its procfs."""
+    bind mounts the node needs over its kernel views ({path in node: path on host}):
+    /sys/module (what modules are loaded; every kernel has it) and /proc/modules (only on
+    kernels built with module support)."""
     data = upper / DATA_DIR
     data.mkdir(parents=True, exist_ok=True)
     (data / "nvidia-smi-q-x.xml").write_text(nvidia_smi_xml(hw, node))
     (data / "nvlink-s.txt").write_text(nvlink_status(hw, node))
     (data / "ibstat.txt").write_text(ibstat(hw, node))
-    modules = data / "modules"
-    modules.write_text(proc_modules(hw, Path("/proc/modules").read_text()))
     # Where the real tools live: the NVIDIA driver's /usr/bin/nvidia-smi, Debian
     # infiniband-diags' /usr/sbin/ibstat (the fixture shadows the real, HCA-less one).
     for tool, bindir in (("nvidia-smi", "usr/bin"), ("ibstat", "usr/sbin")):
@@ -195,4 +195,13 @@ def render(hw: Hardware, node: str, upper: Path) -> Path:
         target.chmod(0o755)
     if hw.nccl_conf is not None:
         (upper / "etc/nccl.conf").write_text(hw.nccl_conf)
-    return modules
+    sys_module = data / "sys-module"
+    for name in hw.modules:
+        (sys_module / name).mkdir(parents=True, exist_ok=True)
+        (sys_module / name / "initstate").write_text("live\n")
+    binds = {"/sys/module": sys_module}
+    host_modules = Path("/proc/modules")
+    if host_modules.exists():
+        (data / "modules").write_text(proc_modules(hw, host_modules.read_text()))
+        binds["/proc/modules"] = data / "modules"
+    return binds

@@ -1,0 +1,416 @@
+"""A fleet of isolated Linux hosts, each with a real OpenSSH sshd on its own loopback address.
+
+One node = one `unshare --mount --uts --pid --fork` process tree:
+- its root is an overlayfs over the host's / (upper and work dirs under the state dir), so
+  packages installed on a node stay on that node,
+- fresh /proc (its own PID namespace), /run and /tmp tmpfs, its own hostname,
+- the state dir is hidden under a tmpfs inside the node (nodes never see each other's
+  layers or the project's private key),
+- sshd runs as the namespace's PID 1 on 127.x.y.z:22 with a host key generated for that
+  node; root logs in with the project's key only.
+Nothing is mounted in the host's mount namespace: a node's mounts live and die with its
+namespace, so killing PID 1 of a node removes its processes and mounts at once.
+
+State dir layout:
+  ssh/id_ed25519{,.pub}   the client key Ansible and paramiko log in with
+  ssh/known_hosts         every node's host key under its name and its address
+  ssh/config              OpenSSH client config (Host <name>, HostName <ip>, the above)
+  fleet.json              nodes, addresses and the unshare PIDs (what `down` stops)
+  nodes/<name>/           upper/, work/, root/ (the mount point), sshd.log
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from infra.sim import hardware as hw_fixtures
+from infra.sim.keys import ed25519_pair, write_private
+
+LOOPBACK = IPv4Network("127.0.0.0/8")
+SSH_PORT = 22
+
+# Runs inside the new namespaces (as their PID 1 until it execs sshd). Arguments:
+# $1 node dir, $2 state dir, $3 hostname, then pairs "host path, node path" to bind-mount
+# (the hardware fixtures' views of /sys/module and /proc/modules).
+NODE_INIT = r"""
+set -eu
+node=$1; state=$2; name=$3; shift 3
+root=$node/root
+mount -t overlay overlay -o "lowerdir=/,upperdir=$node/upper,workdir=$node/work" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount --rbind /sys "$root/sys"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mkdir -p "$root/run/sshd" "$root/run/lock"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+while [ "$#" -ge 2 ]; do mount --bind "$1" "$root$2"; shift 2; done
+if [ -d "$root$state" ]; then mount -t tmpfs -o mode=0700,size=1m tmpfs "$root$state"; fi
+hostname "$name"
+exec chroot "$root" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
+"""
+
+SSHD_CONFIG = """\
+# supercluster simulated node {name}: written by infra/sim/fleet.py
+ListenAddress {ip}:{port}
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+AcceptEnv LANG LC_*
+Subsystem sftp /usr/lib/openssh/sftp-server
+# Fan-out tools and Ansible open many sessions at once; do not throttle them.
+MaxStartups 512:30:1024
+MaxSessions 64
+LogLevel ERROR
+"""
+
+# Directories the node's files go into, created in the upper dir with the lower dir's
+# owner and mode (an upper dir's attributes replace the lower one's in the merged view).
+UPPER_DIRS = ("etc/ssh", "root/.ssh", "usr/bin", "usr/sbin", "usr/share")
+
+
+class FleetError(RuntimeError):
+    """The fleet could not be brought up or down; the message names the nodes."""
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    ip: str
+    pid: int | None
+    running: bool
+    ssh: bool  # sshd answered with an SSH banner
+
+
+class Fleet:
+    """The simulated nodes under one state dir. Needs root (namespaces, mounts)."""
+
+    def __init__(self, state_dir: Path | str):
+        self.state_dir = Path(state_dir).resolve()
+        self.ssh_dir = self.state_dir / "ssh"
+        self.key_path = self.ssh_dir / "id_ed25519"
+        self.known_hosts = self.ssh_dir / "known_hosts"
+        self.ssh_config = self.ssh_dir / "config"
+        self.manifest = self.state_dir / "fleet.json"
+
+    # -- up ---------------------------------------------------------------------------
+
+    def up(
+        self,
+        hosts: Iterable[tuple[str, str]],
+        hardware: Mapping[str, hw_fixtures.Hardware] | hw_fixtures.Hardware | None = None,
+        *,
+        ready_timeout_s: float = 30.0,
+    ) -> list[NodeStatus]:
+        """Start one node per (name, ip). `hardware` (one for all nodes, or per node name)
+        installs the GPU/HCA fixture tools; None means plain hosts. Raises FleetError and
+        stops what it started when a node does not answer SSH in time."""
+        hosts = _checked_hosts(hosts)
+        if self.manifest.exists():
+            raise FleetError(f"a fleet is already up under {self.state_dir}; run down first")
+        _require_tools()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._write_client_files(hosts, host_keys := self._host_keys(hosts))
+        per_node = _hardware_for(hosts, hardware)
+        with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
+            list(
+                pool.map(
+                    lambda h: self._prepare_node(h[0], h[1], host_keys[h[0]][0], per_node),
+                    hosts,
+                )
+            )
+        nodes = {name: {"ip": ip, "pid": self._launch(name)} for name, ip in hosts}
+        _write_json(self.manifest, {"nodes": nodes})
+        failed = _wait_for_ssh([(n, ip) for n, ip in hosts], ready_timeout_s)
+        if failed:
+            logs = "; ".join(f"{n}: {self._log_tail(n)}" for n in failed[:3])
+            self.down()
+            raise FleetError(f"sshd did not answer on {len(failed)} node(s): {logs}")
+        return self.status()
+
+    def _host_keys(self, hosts: list[tuple[str, str]]) -> dict[str, tuple[bytes, str]]:
+        return {name: ed25519_pair(f"root@{name}") for name, _ in hosts}
+
+    def _write_client_files(
+        self, hosts: list[tuple[str, str]], host_keys: dict[str, tuple[bytes, str]]
+    ) -> None:
+        self.ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.key_path.exists():
+            private, public = ed25519_pair("supercluster-sim")
+            write_private(self.key_path, private)
+            _write_text(self.key_path.with_suffix(".pub"), public + "\n")
+        # One line per node: its name and its address, so OpenSSH (Ansible) and paramiko
+        # verify the key whichever of the two they connect by.
+        lines = [f"{name},{ip} {host_keys[name][1].rsplit(' ', 1)[0]}\n" for name, ip in hosts]
+        _write_text(self.known_hosts, "".join(lines))
+        _write_text(self.ssh_config, self._client_config(hosts))
+
+    def _client_config(self, hosts: list[tuple[str, str]]) -> str:
+        common = (
+            "  User root\n"
+            f"  IdentityFile {self.key_path}\n"
+            "  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.known_hosts}\n"
+            "  StrictHostKeyChecking yes\n"
+        )
+        blocks = [f"Host {name}\n  HostName {ip}\n{common}" for name, ip in hosts]
+        return "".join(blocks)
+
+    def _prepare_node(
+        self, name: str, ip: str, host_key: bytes, per_node: dict[str, hw_fixtures.Hardware]
+    ) -> None:
+        node = self.state_dir / "nodes" / name
+        if node.exists():
+            shutil.rmtree(node)
+        for sub in ("upper", "work", "root"):
+            (node / sub).mkdir(parents=True)
+        upper = node / "upper"
+        for rel in UPPER_DIRS:
+            _mkdirs_like_lower(upper, rel)
+        (upper / "root/.ssh").chmod(0o700)
+        write_private(upper / "etc/ssh/ssh_host_ed25519_key", host_key)
+        _write_text(
+            upper / "etc/ssh/sshd_config", SSHD_CONFIG.format(name=name, ip=ip, port=SSH_PORT)
+        )
+        _write_text(upper / "etc/hostname", name + "\n")
+        pub = self.key_path.with_suffix(".pub").read_text()
+        _write_text(upper / "root/.ssh/authorized_keys", pub, mode=0o600)
+        binds = hw_fixtures.render(per_node[name], name, upper) if name in per_node else {}
+        _write_json(node / "binds.json", {dst: str(src) for dst, src in binds.items()})
+
+    def _launch(self, name: str) -> int:
+        node = self.state_dir / "nodes" / name
+        binds = json.loads((node / "binds.json").read_text())
+        bind_args = [a for dst, src in sorted(binds.items()) for a in (src, dst)]
+        log = open(node / "sshd.log", "wb")  # noqa: SIM115 - handed to the child
+        with log:
+            proc = subprocess.Popen(
+                [
+                    "unshare",
+                    "--mount",
+                    "--uts",
+                    "--pid",
+                    "--fork",
+                    "--propagation",
+                    "private",
+                    "--kill-child=SIGKILL",
+                    "sh",
+                    "-c",
+                    NODE_INIT,
+                    "node-init",
+                    str(node),
+                    str(self.state_dir),
+                    name,
+                    *bind_args,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # outlives `sim up`; not killed by the terminal's ^C
+            )
+        return proc.pid
+
+    def _log_tail(self, name: str) -> str:
+        log = self.state_dir / "nodes" / name / "sshd.log"
+        text = log.read_text(errors="replace").strip() if log.exists() else ""
+        return text.splitlines()[-1] if text else "(no output)"
+
+    # -- status / down ----------------------------------------------------------------
+
+    def nodes(self) -> dict[str, dict]:
+        if not self.manifest.exists():
+            return {}
+        return json.loads(self.manifest.read_text())["nodes"]
+
+    def hosts(self) -> list[tuple[str, str]]:
+        return [(name, n["ip"]) for name, n in self.nodes().items()]
+
+    def status(self) -> list[NodeStatus]:
+        nodes = self.nodes()
+        with ThreadPoolExecutor(max_workers=min(32, max(1, len(nodes)))) as pool:
+            answers = list(pool.map(lambda n: _ssh_banner(n["ip"], 2.0), nodes.values()))
+        return [
+            NodeStatus(name, n["ip"], n["pid"], _alive(n["pid"]), ok)
+            for (name, n), ok in zip(nodes.items(), answers, strict=True)
+        ]
+
+    def down(self, timeout_s: float = 10.0) -> None:
+        """Stop every node, wait until no process of the fleet is left, then remove the
+        state dir. SIGKILL goes to each namespace's init (the kernel then kills everything
+        in that PID namespace and its mounts go with it); unshare reaps it and exits."""
+        pids = [n["pid"] for n in self.nodes().values()]
+        inits = [c for p in pids for c in _children(p)]
+        for pid in inits:
+            _kill(pid)
+        deadline = time.monotonic() + timeout_s
+        while any(_alive(p) for p in pids + inits):
+            for pid in pids:
+                _reap(pid)
+            if time.monotonic() > deadline - timeout_s / 2:
+                for pid in pids:  # an unshare that never forked its init, or is stuck
+                    _kill(pid)
+            if time.monotonic() > deadline:
+                left = [p for p in pids + inits if _alive(p)]
+                raise FleetError(f"processes still running after down: {left}")
+            time.sleep(0.02)
+        for pid in pids:
+            _reap(pid)
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def loopback_hosts(
+    count: int, network: str = "127.0.20.0/24", prefix: str = "node"
+) -> list[tuple[str, str]]:
+    """`count` (name, ip) pairs from a loopback network, skipping its network address."""
+    net = IPv4Network(network)
+    if not net.subnet_of(LOOPBACK):
+        raise ValueError(f"{network} is not a loopback network (127.0.0.0/8)")
+    addrs = list(net.hosts()) if net.prefixlen < 31 else list(net)
+    if count > len(addrs):
+        raise ValueError(f"{network} holds {len(addrs)} hosts, {count} asked for")
+    return [(f"{prefix}{i + 1:02d}", str(addrs[i])) for i in range(count)]
+
+
+def _checked_hosts(hosts: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    hosts = list(hosts)
+    problems = []
+    names, ips = set(), set()
+    for name, ip in hosts:
+        if IPv4Address(ip) not in LOOPBACK:
+            problems.append(f"{name}: {ip} is not a loopback address; the fleet is loopback only")
+        if not name or "/" in name or name.startswith("."):
+            problems.append(f"{name!r}: not a usable host name")
+        if name in names or ip in ips:
+            problems.append(f"{name} {ip}: duplicate name or address")
+        names.add(name)
+        ips.add(ip)
+    if not hosts:
+        problems.append("no hosts given")
+    if problems:
+        raise FleetError("; ".join(problems))
+    return hosts
+
+
+def _hardware_for(
+    hosts: list[tuple[str, str]],
+    hardware: Mapping[str, hw_fixtures.Hardware] | hw_fixtures.Hardware | None,
+) -> dict[str, hw_fixtures.Hardware]:
+    if hardware is None:
+        return {}
+    if isinstance(hardware, hw_fixtures.Hardware):
+        return {name: hardware for name, _ in hosts}
+    unknown = set(hardware) - {name for name, _ in hosts}
+    if unknown:
+        raise FleetError(f"hardware given for unknown nodes: {sorted(unknown)}")
+    return dict(hardware)
+
+
+def _require_tools() -> None:
+    if os.geteuid() != 0:
+        raise FleetError("the simulated fleet needs root (namespaces and overlay mounts)")
+    missing = [t for t in ("unshare", "chroot", "sshd") if not shutil.which(t)]
+    if not Path("/usr/sbin/sshd").exists():
+        missing.append("/usr/sbin/sshd (Debian package openssh-server)")
+    if missing:
+        raise FleetError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
+
+
+def _mkdirs_like_lower(upper: Path, rel: str) -> None:
+    """Create upper/rel and its parents with the owner and mode of /rel on the host."""
+    path = Path()
+    for part in Path(rel).parts:
+        path /= part
+        target = upper / path
+        if target.exists():
+            continue
+        target.mkdir()
+        lower = Path("/") / path
+        if lower.is_dir():
+            st = lower.stat()
+            os.chown(target, st.st_uid, st.st_gid)
+            target.chmod(st.st_mode & 0o7777)
+
+
+def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _ssh_banner(ip: str, timeout_s: float) -> bool:
+    try:
+        with socket.create_connection((ip, SSH_PORT), timeout=timeout_s) as sock:
+            return sock.recv(64).startswith(b"SSH-2.0-")
+    except OSError:
+        return False
+
+
+def _wait_for_ssh(hosts: list[tuple[str, str]], timeout_s: float) -> list[str]:
+    """Poll every node until its sshd sends a banner; return the names that never did."""
+    deadline = time.monotonic() + timeout_s
+    pending = dict(hosts)
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        while pending and time.monotonic() < deadline:
+            answers = pool.map(lambda ip: _ssh_banner(ip, 1.0), pending.values())
+            for name, ok in zip(list(pending), list(answers), strict=True):
+                if ok:
+                    del pending[name]
+            if pending:
+                time.sleep(0.05)
+    return sorted(pending)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone, only unreaped
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status (when `up` ran in this process)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

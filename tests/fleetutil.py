@@ -1,0 +1,52 @@
+"""Bring up a simulated fleet (real sshd per node) for a test and always tear it down.
+
+Shared by the sim, fleet and Ansible tests. Each area passes its own loopback range so
+parallel runs never collide: sim/fleet tests 127.0.20.0/24, Ansible tests 127.0.10.0/24
+(`sim up --stack dev` itself uses the design's 127.0.1.0/24).
+
+    with running_fleet(tmp_path / "sim", 4, network="127.0.10.0/24") as fleet:
+        fleet.key_path, fleet.known_hosts, fleet.ssh_config, fleet.hosts()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from infra.sim.fleet import Fleet, loopback_hosts
+from infra.sim.hardware import Hardware
+
+
+def require_fleet_tools() -> None:
+    """Fail (never skip) with a clear message where the fleet cannot run."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the simulated fleet needs root (namespaces, overlay mounts)")
+    for tool in ("unshare", "chroot", "ssh", "ssh-keygen"):
+        if not shutil.which(tool):
+            problems.append(f"{tool} not found (scripts/setup.sh installs it)")
+    if not Path("/usr/sbin/sshd").exists():
+        problems.append("/usr/sbin/sshd missing: apt-get install openssh-server")
+    assert not problems, "; ".join(problems)
+
+
+@contextmanager
+def running_fleet(
+    state_dir: Path,
+    count: int,
+    *,
+    network: str = "127.0.20.0/24",
+    prefix: str = "node",
+    hardware: Mapping[str, Hardware] | Hardware | None = None,
+    hosts: list[tuple[str, str]] | None = None,
+) -> Iterator[Fleet]:
+    require_fleet_tools()
+    fleet = Fleet(state_dir)
+    fleet.up(hosts or loopback_hosts(count, network, prefix), hardware)
+    try:
+        yield fleet
+    finally:
+        fleet.down()
