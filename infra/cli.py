@@ -15,7 +15,9 @@ COMMAND_MODULES = (
     "infra.commands.run",
     "infra.commands.design",
     "infra.commands.init",
+    "infra.commands.plan",
     "infra.commands.bmc",
+    "infra.commands.sim",
 )
 
 

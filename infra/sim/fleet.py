@@ -16,6 +16,7 @@ State dir layout:
   ssh/known_hosts         every node's host key under its name and its address
   ssh/config              OpenSSH client config (Host <name>, HostName <ip>, the above)
   fleet.json              nodes, addresses and the unshare PIDs (what `down` stops)
+  connection.json         what Ansible/paramiko need: user, key, known_hosts, ssh config, hosts
   nodes/<name>/           upper/, work/, root/ (the mount point), sshd.log
 """
 
@@ -110,6 +111,7 @@ class Fleet:
         self.known_hosts = self.ssh_dir / "known_hosts"
         self.ssh_config = self.ssh_dir / "config"
         self.manifest = self.state_dir / "fleet.json"
+        self.connection = self.state_dir / "connection.json"
 
     # -- up ---------------------------------------------------------------------------
 
@@ -162,6 +164,17 @@ class Fleet:
         lines = [f"{name},{ip} {host_keys[name][1].rsplit(' ', 1)[0]}\n" for name, ip in hosts]
         _write_text(self.known_hosts, "".join(lines))
         _write_text(self.ssh_config, self._client_config(hosts))
+        _write_json(
+            self.connection,
+            {
+                "user": "root",
+                "port": SSH_PORT,
+                "private_key": str(self.key_path),
+                "known_hosts": str(self.known_hosts),
+                "ssh_config": str(self.ssh_config),
+                "hosts": dict(hosts),
+            },
+        )
 
     def _client_config(self, hosts: list[tuple[str, str]]) -> str:
         common = (

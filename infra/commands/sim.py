@@ -1,0 +1,130 @@
+"""`supercluster sim up | down | status`: the simulated site's nodes (real sshd per design
+node on its management address) with hardware fixtures, under a state dir (default .sim/).
+The BMC emulator (infra.sim.bmc) joins the same state dir under bmc/."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from infra.commands import add_stack_args
+from infra.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="the simulated site: up, down, status")
+    actions = p.add_subparsers(dest="sim_action", required=True, metavar="ACTION")
+
+    up = actions.add_parser("up", help="start one sshd node per design node")
+    add_stack_args(up)
+    _add_state_dir(up)
+    up.add_argument("--nodes", type=int, default=None, help="only the first N design nodes")
+    up.add_argument(
+        "--no-hardware",
+        action="store_true",
+        help="plain hosts: no nvidia-smi/ibstat fixtures (hardware fixtures are for tests "
+        "and the demo only)",
+    )
+    up.set_defaults(func=cmd_up)
+
+    down = actions.add_parser("down", help="stop every node; leaves no process, mount or file")
+    add_stack_args(down)
+    _add_state_dir(down)
+    down.set_defaults(func=cmd_down)
+
+    status = actions.add_parser("status", help="which nodes run and answer SSH")
+    add_stack_args(status)
+    _add_state_dir(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+
+def _add_state_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state-dir", type=Path, default=None, help="where the site lives (default <project>/.sim)"
+    )
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    return (args.state_dir or args.project_dir / ".sim").resolve()
+
+
+def fleet_for(args: argparse.Namespace):
+    from infra.sim.fleet import Fleet
+
+    return Fleet(state_dir(args) / "fleet")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from infra.commands import load_design
+    from infra.sim.fleet import FleetError
+
+    _, design, _ = load_design(args)
+    nodes = list(design.nodes)
+    if args.nodes is not None:
+        if not 1 <= args.nodes <= len(nodes):
+            raise InputError([f"--nodes: between 1 and {len(nodes)} for stack {args.stack}"])
+        nodes = nodes[: args.nodes]
+    hardware = None if args.no_hardware else _design_hardware(args, nodes)
+    fleet = fleet_for(args)
+    started = time.monotonic()
+    try:
+        statuses = fleet.up([(n.name, n.mgmt_ip) for n in nodes], hardware)
+    except FleetError as exc:
+        raise InputError([f"sim up: {exc}"]) from exc
+    print(
+        f"sim: {len(statuses)} nodes answering SSH in {time.monotonic() - started:.1f}s "
+        f"({nodes[0].mgmt_ip} .. {nodes[-1].mgmt_ip})"
+    )
+    print(f"sim: connection info for Ansible and paramiko: {fleet.connection}")
+    return 0
+
+
+def _design_hardware(args: argparse.Namespace, nodes: list) -> dict:
+    """A healthy node of each design node's catalog model, at the pinned driver."""
+    from infra.catalog import load_catalog
+    from infra.fleet.pins import load_pins
+    from infra.sim.hardware import Hardware
+
+    catalog = load_catalog()
+    pins = load_pins(args.project_dir, args.stack)
+    extra = {}
+    if "nvidia_driver_version" in pins:
+        extra["driver_version"] = pins["nvidia_driver_version"]
+    return {
+        n.name: Hardware(
+            gpus=catalog.nodes[n.model].gpus, rails=catalog.nodes[n.model].rails, **extra
+        )
+        for n in nodes
+    }
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    fleet = fleet_for(args)
+    count = len(fleet.nodes())
+    fleet.down()
+    with contextlib.suppress(OSError):  # the state dir itself, once nothing else is in it
+        state_dir(args).rmdir()
+    print(f"sim: {count} nodes stopped; nothing left under {fleet.state_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    fleet = fleet_for(args)
+    statuses = fleet.status()
+    if args.json:
+        print(json.dumps([s.__dict__ for s in statuses], indent=2))
+    elif not statuses:
+        print("sim: no nodes up")
+    else:
+        for s in statuses:
+            state = "up" if s.running and s.ssh else ("running, no ssh" if s.running else "down")
+            print(f"{s.name:24} {s.ip:15} {state}")
+    healthy = all(s.running and s.ssh for s in statuses)
+    if statuses and not healthy:
+        print("sim: some nodes are not answering", file=sys.stderr)
+    return 0 if healthy else 1
