@@ -1,0 +1,78 @@
+"""Where the two sides of a plan review come from: the stack file at a git revision
+(the base) and the stack file in the working tree (the head)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from infra.errors import CONFIG_ROOT, InputError
+from infra.spec import ClusterSpec, parse_spec, stack_file
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of the review: a label for people, the stack text (None: absent)."""
+
+    label: str
+    text: str | None
+
+
+def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(project_dir), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise InputError(["git is not installed: --base needs git to read the base"]) from None
+
+
+def base_side(stack: str, project_dir: Path, rev: str) -> Side:
+    """The stack file as committed at `rev`; text None when the file is absent there
+    (a new stack: everything in the head is added)."""
+    found = _git(project_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if found.returncode != 0:
+        inside = _git(project_dir, "rev-parse", "--git-dir").returncode == 0
+        why = "no such revision" if inside else f"{project_dir} is not in a git repository"
+        raise InputError([f"--base {rev}: {why}"])
+    sha = found.stdout.strip()
+    label = f"{rev} ({sha[:12]})" if not sha.startswith(rev) else sha[:12]
+    # "REV:./path" is resolved relative to project_dir, wherever the repository root is.
+    shown = _git(project_dir, "show", f"{sha}:./Pulumi.{stack}.yaml")
+    if shown.returncode != 0:
+        return Side(label, None)
+    return Side(label, shown.stdout)
+
+
+def head_side(stack: str, project_dir: Path) -> Side:
+    path = stack_file(stack, project_dir)
+    if not path.is_file():
+        raise InputError([f"{path}: no such stack file (stack {stack!r})"])
+    return Side("working tree", path.read_text())
+
+
+def parse_side(side: Side, stack: str) -> ClusterSpec | None:
+    """The spec of one side; InputError lines name the side so a broken base is told
+    apart from a broken working tree."""
+    if side.text is None:
+        return None
+    where = f"Pulumi.{stack}.yaml ({side.label})"
+    try:
+        doc = yaml.load(side.text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError([f"{where}:{pos}: malformed YAML: {reason}"]) from None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    if not isinstance(config, dict) or CONFIG_ROOT not in config:
+        raise InputError([f"{where}: config.{CONFIG_ROOT} is missing"])
+    try:
+        return parse_spec(config[CONFIG_ROOT])
+    except InputError as exc:
+        raise InputError([f"{where}: {p}" for p in exc.problems]) from None
