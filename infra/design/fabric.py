@@ -46,6 +46,7 @@ class _Racking:
     cores to numbered racks in a hall's spine area or the core area."""
 
     def __init__(self, spec: ClusterSpec, layout: Layout):
+        self.spec = spec
         self.per_rack = spec.fabric.switches_per_rack
         self.layout = layout
         self.row_fill: dict[tuple[str, str], int] = {}
@@ -59,15 +60,22 @@ class _Racking:
             raise InputError(
                 [
                     at(
-                        "halls",
-                        f"row {key[1]} of {key[0]}: {len(racks)} network "
-                        f"rack(s) of {self.per_rack} switches cannot hold the leaves "
-                        f"of {su}; raise rows[].network_racks",
+                        f"{self._row_path(key)}.network_racks",
+                        f"{len(racks)} network rack(s) of {self.per_rack} switches "
+                        f"cannot hold the leaf switches of {su} (its first rack is "
+                        "in this row)",
                     )
                 ]
             )
         self.row_fill[key] = n + 1
         return racks[n // self.per_rack], n % self.per_rack + 1
+
+    def _row_path(self, key: tuple[str, str]) -> str:
+        for h, hall in enumerate(self.spec.halls):
+            for r, row in enumerate(hall.rows):
+                if (hall.name, row.name) == key:
+                    return f"halls[{h}].rows[{r}]"
+        return "halls"
 
     def area(self, hall: str, kind: str) -> tuple[str, int]:
         n = self.area_fill.get((hall, kind), 0)
