@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--state-dir",
         type=Path,
         default=None,
-        help="simulated site state (default <project-dir>/.sim/<stack>)",
+        help="simulated site state (default <project-dir>/.sim)",
     )
     p.add_argument(
         "--ca-bundle",
@@ -49,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_status)
 
 
-def default_state_dir(project_dir: Path, stack: str) -> Path:
-    return Path(project_dir) / ".sim" / stack
+def default_state_dir(project_dir: Path) -> Path:
+    """Where `supercluster sim up` keeps the simulated site (its BMCs under bmc/)."""
+    return (Path(project_dir) / ".sim").resolve()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -60,12 +61,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.attempts < 1 or args.timeout <= 0:
         raise InputError(["--workers, --attempts and --timeout must be positive"])
     design = compile_design(load_spec(args.stack, args.project_dir), stack=args.stack)
-    state_dir = args.state_dir or default_state_dir(args.project_dir, args.stack)
+    state_dir = args.state_dir or default_state_dir(args.project_dir)
     emulator = sim_bmc.load_emulator(state_dir)
     sim = None
+    nodes = list(design.nodes)
     if emulator is not None:
         sim = {"url": emulator.url, "systems": emulator.systems}
-    nodes = list(design.nodes)
+        # `sim up --nodes N` simulates the first N nodes only: report those.
+        nodes = [n for n in nodes if n.bmc_ip in emulator.systems]
     try:
         endpoints = [bmc_targets.endpoint(n, sim) for n in nodes]
     except KeyError as exc:
@@ -89,12 +92,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _credentials(sim_state_dir: Path | None) -> ops.Credentials:
+    if sim_state_dir is not None:  # the simulated BMCs' own credentials
+        return ops.Credentials(*sim_bmc.sim_credentials(sim_state_dir))
     username = os.environ.get("SUPERCLUSTER_BMC_USERNAME")
     password = os.environ.get("SUPERCLUSTER_BMC_PASSWORD")
     if username and password:
         return ops.Credentials(username, password)
-    if sim_state_dir is not None:
-        return ops.Credentials(*sim_bmc.sim_credentials(sim_state_dir))
     raise InputError(
         [
             "BMC credentials: set SUPERCLUSTER_BMC_USERNAME and SUPERCLUSTER_BMC_PASSWORD "

@@ -81,6 +81,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"({nodes[0].mgmt_ip} .. {nodes[-1].mgmt_ip})"
     )
     print(f"sim: connection info for Ansible and paramiko: {fleet.connection}")
+    from infra.sim import bmc  # the nodes' BMCs: one sushy-emulator system per node
+
+    try:
+        emulator = bmc.start_emulator(nodes, state_dir(args))
+    except (RuntimeError, OSError) as exc:
+        raise InputError([f"sim up: BMC emulator: {exc}"]) from exc
+    print(f"sim: {len(emulator.systems)} BMCs (Redfish) at {emulator.url}")
     return 0
 
 
@@ -107,6 +114,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     fleet = fleet_for(args)
     count = len(fleet.nodes())
     fleet.down()
+    from infra.sim import bmc
+
+    bmc.destroy_emulator(state_dir(args))
     with contextlib.suppress(OSError):  # the state dir itself, once nothing else is in it
         state_dir(args).rmdir()
     print(f"sim: {count} nodes stopped; nothing left under {fleet.state_dir}")
@@ -124,6 +134,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         for s in statuses:
             state = "up" if s.running and s.ssh else ("running, no ssh" if s.running else "down")
             print(f"{s.name:24} {s.ip:15} {state}")
+    from infra.sim import bmc
+
+    bmcs = bmc.emulator_status(state_dir(args))
+    if not args.json:
+        print(
+            f"bmc: {bmcs['systems']} systems at {bmcs['url']}" if bmcs["running"] else "bmc: down"
+        )
     healthy = all(s.running and s.ssh for s in statuses)
     if statuses and not healthy:
         print("sim: some nodes are not answering", file=sys.stderr)

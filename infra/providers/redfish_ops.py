@@ -135,7 +135,8 @@ REQUESTS = _Counter()
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, sushy_exc.HTTPError):
-        return f"HTTP {exc.status_code} from {exc.url}"
+        detail = getattr(exc, "code", "") or ""
+        return f"HTTP {exc.status_code} {detail}".strip()
     if isinstance(exc, sushy_exc.ConnectionError):
         text = str(exc)
         if _is_tls_failure(exc):

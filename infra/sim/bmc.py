@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +37,8 @@ import requests
 from infra.sim import bmc_tls
 
 DEFAULT_HOST = "127.0.30.1"
-DEFAULT_PORT = 8000
+# `sim up` (the demo) listens on 8443; the tests take free ports in 8000-8099 instead.
+DEFAULT_PORT = 8443
 DEFAULT_USERNAME = "admin"
 # Namespace of the system ids: uuid5(namespace, bmc_ip) is stable across restarts.
 SYSTEM_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4d4b-9a57-2f0b5e6c9b11")
@@ -145,6 +147,13 @@ def stop_emulator(state_dir: Path) -> bool:
         stopped = True
     for name in ("emulator.pid", "endpoint.json"):
         (directory / name).unlink(missing_ok=True)
+    return stopped
+
+
+def destroy_emulator(state_dir: Path) -> bool:
+    """stop_emulator, then remove every file the simulated BMCs had (`sim down`)."""
+    stopped = stop_emulator(state_dir)
+    shutil.rmtree(bmc_dir(state_dir), ignore_errors=True)
     return stopped
 
 
