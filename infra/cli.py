@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     "infra.commands.plan",
     "infra.commands.bmc",
     "infra.commands.sim",
+    "infra.commands.facts",
+    "infra.commands.health",
+    "infra.commands.inventory",
+    "infra.commands.configure",
 )
 
 

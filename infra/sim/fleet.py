@@ -199,11 +199,20 @@ class Fleet:
         for rel in UPPER_DIRS:
             _mkdirs_like_lower(upper, rel)
         (upper / "root/.ssh").chmod(0o700)
+        # The node's /root starts empty (an opaque dir hides the host's root home: its
+        # credentials and its shell start-up files, which would otherwise run on every
+        # SSH command in every node).
+        os.setxattr(upper / "root", "trusted.overlay.opaque", b"y")
         write_private(upper / "etc/ssh/ssh_host_ed25519_key", host_key)
         _write_text(
             upper / "etc/ssh/sshd_config", SSHD_CONFIG.format(name=name, ip=ip, port=SSH_PORT)
         )
         _write_text(upper / "etc/hostname", name + "\n")
+        for dotfile in ("bashrc", "profile"):
+            default = Path("/usr/share/base-files") / f"dot.{dotfile}"
+            _write_text(
+                upper / "root" / f".{dotfile}", default.read_text() if default.exists() else ""
+            )
         pub = self.key_path.with_suffix(".pub").read_text()
         _write_text(upper / "root/.ssh/authorized_keys", pub, mode=0o600)
         binds = hw_fixtures.render(per_node[name], name, upper) if name in per_node else {}
@@ -255,6 +264,13 @@ class Fleet:
 
     def hosts(self) -> list[tuple[str, str]]:
         return [(name, n["ip"]) for name, n in self.nodes().items()]
+
+    def init_pid(self, name: str) -> int:
+        """The host PID of a node's init, its sshd listener (tests freeze it with SIGSTOP)."""
+        children = _children(self.nodes()[name]["pid"])
+        if not children:
+            raise FleetError(f"{name} is not running")
+        return children[0]
 
     def status(self) -> list[NodeStatus]:
         nodes = self.nodes()

@@ -1,0 +1,29 @@
+"""`supercluster facts`: what every node says it is (GPUs, driver, HCAs, modules, NCCL
+config, OS), gathered over SSH in parallel. Exit 1 when any host could not be asked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from infra.fleet import cliargs
+from infra.fleet.run import facts_line, gather, render_summary, timed
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("facts", help="gather facts from every node over SSH (paramiko)")
+    cliargs.add_fanout_args(p)
+    p.set_defaults(func=cmd_facts)
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    hosts = cliargs.hosts(args)
+    options = cliargs.ssh_options(args)
+    results, summary = timed(lambda: gather(hosts, options, "facts", args.progress))
+    if args.json:
+        print(json.dumps({"hosts": results, "summary": summary}, indent=1, sort_keys=True))
+    else:
+        for result in results:
+            print(facts_line(result))
+        print(render_summary(summary, results))
+    return 0 if summary["ok"] == summary["hosts"] else 1

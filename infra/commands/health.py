@@ -1,0 +1,54 @@
+"""`supercluster health`: every node's facts against the design (GPU count and model, each
+rail's HCA Active at 400 Gb/s, NCCL_IB_HCA) and the pins (driver version), plus persistence
+mode, ECC, NVLink and nvidia_peermem. Exit 1 when any host fails or cannot be asked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from infra.errors import InputError
+from infra.fleet import cliargs
+from infra.fleet.health import Expectation, expectation_for
+from infra.fleet.pins import load_pins
+from infra.fleet.run import Host, health, render_summary, timed
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("health", help="check every node against the design and the pins")
+    cliargs.add_fanout_args(p)
+    p.add_argument(
+        "--driver-version",
+        default=None,
+        help="expected driver (default: nvidia_driver_version in inventory/group_vars/all)",
+    )
+    p.set_defaults(func=cmd_health)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    if args.hosts:
+        raise InputError(["health: --hosts has no design to check against; use --stack"])
+    hosts = cliargs.hosts(args)
+    driver = args.driver_version or load_pins(args.project_dir, args.stack).get(
+        "nvidia_driver_version"
+    )
+    if not driver:
+        raise InputError(
+            ["health: no driver pin: set nvidia_driver_version in inventory/group_vars/all "
+             "or pass --driver-version"]
+        )  # fmt: skip
+    options = cliargs.ssh_options(args)
+    expectations = {h.name: expectation_for(h.node, driver) for h in hosts}
+
+    def expect(host: Host) -> Expectation:
+        return expectations[host.name]
+
+    results, summary = timed(lambda: health(hosts, options, expect, args.progress))
+    if args.json:
+        print(json.dumps({"hosts": results, "summary": summary}, indent=1, sort_keys=True))
+    else:
+        for r in results:
+            if r["status"] != "ok":
+                print(f"{r['name']:24} {r['address']:15} {r['status']}: {r['detail']}")
+        print(render_summary(summary, results))
+    return 0 if summary["ok"] == summary["hosts"] else 1

@@ -1,0 +1,269 @@
+"""What a node says about itself, gathered in one SSH command and parsed from the real
+tools' formats: nvidia-smi's XML (`-q -x`) and NVLink status (`nvlink -s`), ibstat's CA/port
+blocks (sysfs /sys/class/infiniband as the fallback), /proc/modules (or /sys/module where a
+kernel has no module support), /etc/nccl.conf, /etc/os-release and uname.
+
+One command per host (sections delimited by marker lines) keeps a fan-out at one SSH
+session per node: the cost that matters at 12,500 nodes.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+MARK = "@@supercluster"
+
+# name -> shell snippet; stderr is folded into the section, and its exit status recorded.
+SECTIONS: dict[str, str] = {
+    "hostname": "hostname",
+    "kernel": "uname -r",
+    "os_release": "cat /etc/os-release",
+    "nvidia_smi": "nvidia-smi -q -x",
+    "nvlink": "nvidia-smi nvlink -s",
+    "ibstat": "ibstat",
+    "ib_sysfs": (
+        'for p in /sys/class/infiniband/*/ports/*; do [ -e "$p/state" ] || continue; '
+        'echo "$p|$(cat $p/state)|$(cat $p/phys_state)|$(cat $p/rate)|$(cat $p/link_layer)"; '
+        "done"
+    ),
+    "modules": (
+        "if [ -r /proc/modules ]; then cat /proc/modules; else "
+        'for f in /sys/module/*/initstate; do [ -r "$f" ] || continue; '
+        'm=${f%/initstate}; echo "${m##*/} 0 0 - $(cat $f)"; done; fi'
+    ),
+    "nccl_conf": "cat /etc/nccl.conf",
+}
+
+
+def facts_command() -> str:
+    """The POSIX sh script every host runs (also what the pssh benchmark runs)."""
+    parts = [f"{{ {snippet} ; }} 2>&1; echo '{MARK} rc' $?" for snippet in SECTIONS.values()]
+    heads = [f"echo '{MARK} section {name}'" for name in SECTIONS]
+    return "; ".join(f"{h}; {p}" for h, p in zip(heads, parts, strict=True))
+
+
+def split_sections(output: str) -> dict[str, tuple[int, str]]:
+    """{section: (exit status, text)} from the script's output."""
+    sections: dict[str, tuple[int, str]] = {}
+    name, lines = None, []
+    for line in output.splitlines():
+        if line.startswith(f"{MARK} section "):
+            name, lines = line.split()[-1], []
+        elif line.startswith(f"{MARK} rc ") and name:
+            sections[name] = (int(line.split()[-1]), "\n".join(lines))
+            name = None
+        elif name:
+            lines.append(line)
+    return sections
+
+
+def parse_facts(output: str) -> dict:
+    sections = split_sections(output)
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str | None:
+        rc, body = sections.get(name, (127, "missing from output"))
+        if rc != 0:
+            errors[name] = _first_line(body) or f"exit status {rc}"
+            return None
+        return body
+
+    facts: dict = {
+        "hostname": (text("hostname") or "").strip(),
+        "kernel": (text("kernel") or "").strip(),
+        "os": parse_os_release(text("os_release") or ""),
+        "gpu": None,
+        "hcas": [],
+        "modules": [],
+        "nccl_conf": None,
+    }
+    xml = text("nvidia_smi")
+    if xml is not None:
+        try:
+            facts["gpu"] = parse_nvidia_smi_xml(xml)
+        except ValueError as exc:
+            errors["nvidia_smi"] = str(exc)
+    nvlink = text("nvlink")
+    if facts["gpu"] and nvlink is not None:
+        links = parse_nvlink_status(nvlink)
+        for gpu in facts["gpu"]["gpus"]:
+            gpu["nvlinks_active"], gpu["nvlinks_total"] = links.get(gpu["index"], (0, 0))
+    ib = text("ibstat")
+    if ib is not None:
+        facts["hcas"] = parse_ibstat(ib)
+    else:
+        sysfs = sections.get("ib_sysfs", (1, ""))[1]
+        facts["hcas"] = parse_ib_sysfs(sysfs)
+        if facts["hcas"]:
+            errors.pop("ibstat", None)  # sysfs answered instead
+    modules = text("modules")
+    if modules is not None:
+        facts["modules"] = parse_modules(modules)
+    conf = text("nccl_conf")
+    if conf is not None:
+        facts["nccl_conf"] = parse_nccl_conf(conf)
+    facts["errors"] = errors
+    return facts
+
+
+def _first_line(body: str) -> str:
+    return next((line.strip() for line in body.splitlines() if line.strip()), "")
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("ID", "VERSION_ID", "PRETTY_NAME", "VERSION_CODENAME"):
+            out[key.lower()] = value.strip().strip('"')
+    return out
+
+
+def parse_nvidia_smi_xml(text: str) -> dict:
+    """nvidia-smi -q -x (nvsmi_device DTD): driver, CUDA, and per GPU its name, UUID,
+    persistence, ECC and NVLink fabric state."""
+    start = text.find("<nvidia_smi_log")
+    if start < 0:
+        raise ValueError(f"no nvidia_smi_log in nvidia-smi output: {_first_line(text)[:80]}")
+    # The DOCTYPE names an external DTD; drop it (ElementTree never fetches it anyway).
+    try:
+        root = ET.fromstring(text[start:])
+    except ET.ParseError as exc:
+        raise ValueError(f"nvidia-smi XML does not parse: {exc}") from exc
+    gpus = []
+    for i, gpu in enumerate(root.findall("gpu")):
+        minor = _xml(gpu, "minor_number")
+        gpus.append(
+            {
+                "index": int(minor) if minor and minor.isdigit() else i,
+                "bus_id": gpu.get("id", ""),
+                "name": _xml(gpu, "product_name"),
+                "uuid": _xml(gpu, "uuid"),
+                "persistence_mode": _xml(gpu, "persistence_mode") == "Enabled",
+                "ecc_current": _xml(gpu, "ecc_mode/current_ecc") == "Enabled",
+                "ecc_pending": _xml(gpu, "ecc_mode/pending_ecc") == "Enabled",
+                "fabric_state": _xml(gpu, "fabric/state"),
+            }
+        )
+    attached = _xml(root, "attached_gpus")
+    return {
+        "driver_version": _xml(root, "driver_version"),
+        "cuda_version": _xml(root, "cuda_version"),
+        "count": int(attached) if attached and attached.isdigit() else len(gpus),
+        "models": sorted({g["name"] for g in gpus}),
+        "gpus": gpus,
+    }
+
+
+def _xml(node: ET.Element, path: str) -> str | None:
+    found = node.find(path)
+    return found.text.strip() if found is not None and found.text else None
+
+
+_NVLINK_GPU = re.compile(r"^GPU (\d+): ")
+_NVLINK_LINK = re.compile(r"^\s*Link (\d+): (.*)$")
+
+
+def parse_nvlink_status(text: str) -> dict[int, tuple[int, int]]:
+    """`nvidia-smi nvlink -s` -> {gpu index: (active links, links)}; an inactive link
+    prints `<inactive>` instead of its speed."""
+    out: dict[int, list[int]] = {}
+    gpu = None
+    for line in text.splitlines():
+        if m := _NVLINK_GPU.match(line):
+            gpu = int(m.group(1))
+            out[gpu] = [0, 0]
+        elif (m := _NVLINK_LINK.match(line)) and gpu is not None:
+            out[gpu][1] += 1
+            if "inactive" not in m.group(2):
+                out[gpu][0] += 1
+    return {g: (a, t) for g, (a, t) in out.items()}
+
+
+def parse_ibstat(text: str) -> list[dict]:
+    """ibstat: `CA 'mlx5_0'` blocks, each with `Port N:` blocks of `Key: value` lines."""
+    hcas: list[dict] = []
+    port: dict | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if raw.startswith("CA '"):
+            hcas.append({"device": raw[4:].rstrip("'"), "ports": []})
+            port = None
+        elif not hcas or not line:
+            continue
+        elif re.fullmatch(r"Port \d+:", line):
+            port = {"port": int(line[5:-1])}
+            hcas[-1]["ports"].append(port)
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if port is None:
+                if key == "CA type":
+                    hcas[-1]["ca_type"] = value
+                elif key == "Firmware version":
+                    hcas[-1]["firmware"] = value
+            elif key == "State":
+                port["state"] = value
+            elif key == "Physical state":
+                port["physical_state"] = value
+            elif key == "Rate":
+                port["rate_gbps"] = _number(value)
+            elif key == "Link layer":
+                port["link_layer"] = value
+    return hcas
+
+
+def parse_ib_sysfs(text: str) -> list[dict]:
+    """Lines `/sys/class/infiniband/<dev>/ports/<n>|4: ACTIVE|5: LinkUp|400 Gb/sec (4X
+    NDR)|InfiniBand` into the same shape as parse_ibstat."""
+    hcas: dict[str, dict] = {}
+    for line in text.splitlines():
+        fields = line.split("|")
+        if len(fields) != 5 or "/ports/" not in fields[0]:
+            continue
+        path, state, phys, rate, layer = fields
+        device = path.split("/")[-3]
+        hca = hcas.setdefault(device, {"device": device, "ports": []})
+        hca["ports"].append(
+            {
+                "port": int(path.rsplit("/", 1)[1]),
+                "state": state.partition(":")[2].strip().capitalize(),
+                "physical_state": phys.partition(":")[2].strip(),
+                "rate_gbps": _number(rate.split()[0] if rate else ""),
+                "link_layer": layer.strip(),
+            }
+        )
+    return [hcas[d] for d in sorted(hcas)]
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def parse_modules(text: str) -> list[str]:
+    """/proc/modules lines `name size refs deps state offset`: the live ones' names."""
+    names = []
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        state = fields[4] if len(fields) > 4 else "Live"
+        if state.lower() == "live":
+            names.append(fields[0])
+    return sorted(set(names))
+
+
+def parse_nccl_conf(text: str) -> dict[str, str]:
+    """/etc/nccl.conf: `NAME=value` lines, # comments."""
+    conf = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            conf[key.strip()] = value.strip().strip('"')
+    return conf
