@@ -14,25 +14,29 @@ import xml.etree.ElementTree as ET
 
 MARK = "@@supercluster"
 
+# `c FILE` prints a file with shell builtins only: at 12,500 nodes every fork in this script
+# is paid 12,500 times, so files are read without spawning cat.
+_CAT = 'c() { while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done < "$1"; }'
+
 # name -> shell snippet; stderr is folded into the section, and its exit status recorded.
 SECTIONS: dict[str, str] = {
-    "hostname": "hostname",
-    "kernel": "uname -r",
-    "os_release": "cat /etc/os-release",
+    "hostname": "c /proc/sys/kernel/hostname",
+    "kernel": "c /proc/sys/kernel/osrelease",
+    "os_release": "c /etc/os-release",
     "nvidia_smi": "nvidia-smi -q -x",
     "nvlink": "nvidia-smi nvlink -s",
     "ibstat": "ibstat",
     "ib_sysfs": (
         'for p in /sys/class/infiniband/*/ports/*; do [ -e "$p/state" ] || continue; '
-        'echo "$p|$(cat $p/state)|$(cat $p/phys_state)|$(cat $p/rate)|$(cat $p/link_layer)"; '
-        "done"
+        'read -r s < "$p/state"; read -r ph < "$p/phys_state"; read -r r < "$p/rate"; '
+        'read -r ll < "$p/link_layer"; echo "$p|$s|$ph|$r|$ll"; done'
     ),
     "modules": (
-        "if [ -r /proc/modules ]; then cat /proc/modules; else "
-        'for f in /sys/module/*/initstate; do [ -r "$f" ] || continue; '
-        'm=${f%/initstate}; echo "${m##*/} 0 0 - $(cat $f)"; done; fi'
+        "if [ -r /proc/modules ]; then c /proc/modules; else "
+        'for f in /sys/module/*/initstate; do [ -r "$f" ] || continue; read -r s < "$f"; '
+        'm=${f%/initstate}; echo "${m##*/} 0 0 - $s"; done; fi'
     ),
-    "nccl_conf": "cat /etc/nccl.conf",
+    "nccl_conf": "c /etc/nccl.conf",
 }
 
 
@@ -40,7 +44,7 @@ def facts_command() -> str:
     """The POSIX sh script every host runs (also what the pssh benchmark runs)."""
     parts = [f"{{ {snippet} ; }} 2>&1; echo '{MARK} rc' $?" for snippet in SECTIONS.values()]
     heads = [f"echo '{MARK} section {name}'" for name in SECTIONS]
-    return "; ".join(f"{h}; {p}" for h, p in zip(heads, parts, strict=True))
+    return _CAT + "; " + "; ".join(f"{h}; {p}" for h, p in zip(heads, parts, strict=True))
 
 
 def split_sections(output: str) -> dict[str, tuple[int, str]]:
