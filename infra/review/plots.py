@@ -7,6 +7,7 @@ plot carries a class `plot` and a data-plot name that the report test looks for.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from html import escape
 
@@ -14,7 +15,8 @@ from infra.design.model import Design
 from infra.review.model import PhaseRow, Review
 
 RACK_DEPTH_M = 1.2
-FLOOR_WIDTH_PX = 760
+FLOOR_WIDTH_PX = 520  # drawing budget per hall: two halls side by side on a page
+FLOOR_HEIGHT_PX = 420
 # Sequential colour ramp (viridis stops) for rack power: dark = idle, yellow = hot.
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 BEFORE, IT, OVERHEAD = "#b8c4d6", "#2b5d9b", "#8fb3e0"
@@ -33,6 +35,18 @@ def _colour(frac: float) -> str:
     a, b = RAMP[i], RAMP[i + 1]
     r, g, b_ = (round(a[k] + (b[k] - a[k]) * t) for k in range(3))
     return f"#{r:02x}{g:02x}{b_:02x}"
+
+
+def _nice_top(value: float) -> float:
+    """A round axis top at or above `value`: four ticks of a round step."""
+    if value <= 0:
+        return 1.0
+    step = value / 4
+    mag = 10 ** math.floor(math.log10(step))
+    for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * mag >= step:
+            return 4 * m * mag
+    return value
 
 
 def _svg(name: str, width: float, height: float, body: list[str], label: str) -> str:
@@ -76,10 +90,11 @@ def _floor(hall: str, racks: list, gone: list, kw: dict[str, float], top: float)
     y0 = min(r.y_m for r in everything) - 0.6
     x1 = max(r.x_m for r in everything) + 1.2
     y1 = max(r.y_m for r in everything) + RACK_DEPTH_M + 0.6
-    scale = min((FLOOR_WIDTH_PX - 20) / max(x1 - x0, 1.0), 40.0)
+    scale = min(FLOOR_WIDTH_PX / max(x1 - x0, 1.0), FLOOR_HEIGHT_PX / max(y1 - y0, 1.0), 40.0)
     w, d = _f(0.6 * scale), _f(RACK_DEPTH_M * scale)
     top_px, height = 22, (y1 - y0) * scale + 22 + 34
-    body = [_text(10, 15, f"{hall}: {len(racks)} racks, colour = expected rack power", 12)]
+    width = max((x1 - x0) * scale + 20, 300)
+    body = [_text(10, 15, f"{hall}: {len(racks)} racks by expected power", 12)]
     for r, added in racks:
         x, y = _f(10 + (r.x_m - x0) * scale), _f(top_px + (r.y_m - y0) * scale)
         p = kw.get(r.name, 0.0)
@@ -95,7 +110,7 @@ def _floor(hall: str, racks: list, gone: list, kw: dict[str, float], top: float)
             f'stroke-dasharray="2,2"><title>{r.name} (removed)</title></rect>'
         )
     body.append(_legend(10, height - 24, top))
-    return _svg(f"floor-{hall}", FLOOR_WIDTH_PX, height, body, f"floor plan of {hall}")
+    return _svg(f"floor-{hall}", width, height, body, f"floor plan of {hall}")
 
 
 def _legend(x: float, y: float, top: float) -> str:
@@ -106,10 +121,9 @@ def _legend(x: float, y: float, top: float) -> str:
     gid = f"ramp{int(y)}"
     return (
         f'<defs><linearGradient id="{gid}">{stops}</linearGradient></defs>'
-        f'<rect x="{_f(x)}" y="{_f(y)}" width="200" height="10" fill="url(#{gid})"/>'
+        f'<rect x="{_f(x)}" y="{_f(y)}" width="160" height="10" fill="url(#{gid})"/>'
         + _text(x, y + 21, "0 kW", 10)
-        + _text(x + 200, y + 21, f"{top:.0f} kW", 10, "end")
-        + _text(x + 215, y + 9, "outlined: added   dashed red: removed", 10)
+        + _text(x + 160, y + 21, f"{top:.0f} kW", 10, "end")
     )
 
 
@@ -117,7 +131,7 @@ def power_stack(phases: list[PhaseRow]) -> str:
     """Per phase: before and after bars (IT + facility overhead) against the utility
     contract (red line) and contract plus on-site generation (orange dashed line)."""
     tops = [max(p.before_kw or 0, p.after_kw or 0, p.contract_kw + p.onsite_kw) for p in phases]
-    top = max(tops, default=1.0) * 1.1 or 1.0
+    top = _nice_top(max(tops, default=1.0) * 1.05)
     group, left, plot_h, base_y = 150.0, 60.0, 220.0, 250.0
     width = left + group * max(len(phases), 1) + 20
     body = [_text(10, 16, "facility power per phase, MW (before | after)", 12)]
@@ -127,7 +141,7 @@ def power_stack(phases: list[PhaseRow]) -> str:
         body.append(
             f'<line x1="{_f(left)}" x2="{_f(width - 10)}" y1="{_f(y)}" y2="{_f(y)}" stroke="#ddd"/>'
         )
-        body.append(_text(left - 6, y + 4, f"{v / 1000:.1f}", 10, "end"))
+        body.append(_text(left - 6, y + 4, f"{v / 1000:,.4g}", 10, "end"))
     for i, p in enumerate(phases):
         gx = left + i * group + 20
         for j, (it, fac, label) in enumerate(
