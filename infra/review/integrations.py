@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from infra.design.model import Design
+from infra.errors import InputError
 
 
 def _result(status: str, summary: str, details: list[str] | None = None) -> dict:
@@ -50,21 +51,59 @@ def preview(stack: str, project_dir: Path) -> dict:
 
 
 def config_check(stack: str, project_dir: Path, design: Design) -> dict:
+    """Ansible check mode (--check --diff) of site.yml through the configure runner, on
+    the stack's generated inventory; unreachable hosts are counted, not fatal."""
     configure = _module("infra.configure")
-    run = getattr(configure, "check_diff_summary", None) if configure else None
+    run = getattr(configure, "run", None) if configure else None
     if run is None:
         return _result(
             "unavailable",
-            "the configure runner (infra.configure.check_diff_summary) is not available in "
-            "this tree; Ansible check mode was not run",
+            "the configure runner (infra.configure) is not available in this tree; "
+            "Ansible check mode was not run",
         )
-    # check_diff_summary(stack, project_dir, design) -> {"role/group": {"changed": n, ...}}
-    diff: dict[str, dict[str, int]] = run(stack, project_dir, design)
+    project_dir = Path(project_dir).resolve()
+    inventory = project_dir / "inventory" / stack
+    if not (inventory / "hosts.yml").is_file():
+        return _result(
+            "unavailable",
+            f"no inventory for stack {stack} ({inventory}/hosts.yml); run `supercluster "
+            f"inventory --stack {stack}` first; Ansible check mode was not run",
+        )
+    try:
+        result = run(
+            project_dir=project_dir,
+            inventory_dir=inventory,
+            playbook="site",
+            check=True,
+            diff=True,
+            artifacts_dir=project_dir / "artifacts" / "plan" / stack,
+            out=None,
+        )
+    except InputError as exc:
+        return _result("unavailable", "; ".join(exc.problems))
+    return summarize_check(result, design)
+
+
+def summarize_check(result, design: Design) -> dict:
+    """Changed tasks per role and changed hosts per scalable unit (the rolling batch)."""
+    su = {n.name: n.su for n in design.nodes}
+    reached = [h for h in result.stats if h not in result.unreachable]
+    changed_hosts = sorted(h for h, n in result.changed_hosts.items() if n)
+    per_group: dict[str, int] = {}
+    for host in changed_hosts:
+        group = su.get(host, "other hosts")
+        per_group[group] = per_group.get(group, 0) + 1
     details = [
-        f"{key}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        for key, counts in sorted(diff.items())
+        f"role {role}: {n} changed task result(s)"
+        for role, n in sorted(result.changed_by_role.items())
     ]
-    changed = sum(c.get("changed", 0) for c in diff.values())
-    return _result(
-        "ok", f"{changed} task(s) would change across {len(diff)} role/group(s)", details
+    details += [f"{group}: {n} host(s) would change" for group, n in sorted(per_group.items())]
+    details += [f"unreachable {h}: {why}" for h, why in sorted(result.unreachable.items())]
+    details += [f"failed {h}: {why}" for h, why in sorted(result.failed.items())]
+    status = "ok" if reached and not result.failed else ("unreachable" if not reached else "failed")
+    summary = (
+        f"{len(changed_hosts)} of {len(reached)} reachable host(s) would change "
+        f"({sum(result.changed_by_role.values())} task result(s)); "
+        f"{len(result.unreachable)} unreachable, {len(result.failed)} failed"
     )
+    return _result(status, summary, details)

@@ -261,7 +261,9 @@ def test_preview_and_config_check_report_unavailable(repo, capsys, tmp_path, mon
     preview = run.json["integrations"]["preview"]
     assert preview["status"] == "unavailable"
     assert "Pulumi CLI is not installed" in preview["summary"]
-    assert run.json["integrations"]["config_check"]["status"] in ("unavailable", "ok")
+    check = run.json["integrations"]["config_check"]
+    assert check["status"] == "unavailable"  # no generated inventory in this repository
+    assert "Ansible check mode was not run" in check["summary"]
     assert "preview: unavailable: the Pulumi CLI is not installed" in run.stdout
     assert "Pulumi CLI is not installed" in run.md
     assert run.delta("inventory", "scalable units") == 1  # the rest of the review went on
