@@ -127,9 +127,15 @@ def main() -> int:
             fleet.down()
     med = {k: statistics.median(v) for k, v in runs.items()}
     ours_s = med["supercluster facts"]
+    # What the CLI costs before the first SSH connection (imports of every subcommand).
+    startup = timed(
+        [sys.executable, "-m", "infra.cli", "facts", "--help"], lambda p: None, cwd=ROOT
+    )
     print(f"\nfacts from {args.nodes} nodes (median of {args.repeat}):")
     for name, seconds in med.items():
         print(f"  {name:20} {seconds:7.2f} s   {seconds / ours_s:5.1f}x supercluster's time")
+    print(f"  (supercluster CLI start-up alone, `facts --help`: {startup:.2f} s)")
+    print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     vs_pssh = med["parallel-ssh"] / ours_s
     vs_ansible = med["ansible -m setup"] / ours_s
     print(f"target no slower than pssh:   {'met' if vs_pssh >= 1 else 'MISSED'} ({vs_pssh:.2f}x)")
