@@ -1,5 +1,6 @@
-"""A throwaway git repository holding one stack, changed between commit and working tree,
-and `supercluster plan` run on it in-process (real CLI entry point, real git)."""
+"""Helpers for the plan review tests: a throwaway git repository holding one stack,
+changed between commit and working tree, and `supercluster plan` run on it in-process
+(the real CLI entry point, real git)."""
 
 from __future__ import annotations
 
@@ -112,8 +113,3 @@ class Repo:
         )
         captured = capsys.readouterr()
         return PlanRun(rc, captured.out, captured.err, out)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "site")

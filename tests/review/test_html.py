@@ -11,7 +11,7 @@ import yaml
 
 from infra.cli import main
 from tests.review.chromium import load_page
-from tests.review.conftest import Repo, base_spec
+from tests.review.helpers import Repo, base_spec
 
 # What the page tells about itself: the plots with their rendered size, the racks drawn
 # on the floor plans, and any resource element that could reach out (there must be none).

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from infra.design import compile_design
 from infra.review.integrations import config_check, summarize_check
 from infra.spec import parse_spec
-from tests.review.conftest import base_spec
+from tests.review.helpers import base_spec
 
 
 def _design():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.review.conftest import STACK, base_spec
+from tests.review.helpers import STACK, base_spec
 
 
 def _add_row(spec: dict, hall: int = 0, name: str = "r02", y_m: float = 2.4) -> None:
@@ -234,7 +234,7 @@ def test_broken_base_is_named(repo, capsys):
 
 
 def test_not_a_git_repository_exits_2(tmp_path, capsys):
-    from tests.review.conftest import Repo
+    from tests.review.helpers import Repo
 
     repo = Repo(tmp_path / "site")
     repo.write(base_spec())
