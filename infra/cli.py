@@ -25,19 +25,39 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands registered by a module of another name (infra.commands.<name> otherwise).
+COMMAND_HOME = {
+    "validate": "infra.commands.design",
+    "export": "infra.commands.design",
+    "preview": "infra.commands.stack",
+    "up": "infra.commands.stack",
+    "destroy": "infra.commands.stack",
+}
+
+
+def _modules_for(argv: list[str]) -> tuple[str, ...]:
+    """Only the module of the command being run: importing every command's dependencies
+    (pydantic, paramiko, sushy, pulumi...) would cost seconds on every start."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    home = COMMAND_HOME.get(first or "", f"infra.commands.{first}")
+    return (home,) if home in COMMAND_MODULES else COMMAND_MODULES
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supercluster",
         description="Infrastructure as code for AI training superclusters.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    modules = COMMAND_MODULES if argv is None else _modules_for(argv)
+    for module in modules:
         importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
