@@ -100,8 +100,9 @@ class ArtifactProvider(ResourceProvider):
             failures.append(CheckFailure("path", f"must be an absolute file path, got {path!r}"))
         if news.get("renderer") not in RENDERERS:
             failures.append(
-                CheckFailure("renderer", f"must be one of {sorted(RENDERERS)}, got "
-                             f"{news.get('renderer')!r}")
+                CheckFailure(
+                    "renderer", f"must be one of {sorted(RENDERERS)}, got {news.get('renderer')!r}"
+                )
             )
         sha = news.get("sha256")
         if not isinstance(sha, str) or len(sha) != 64:
@@ -177,6 +178,4 @@ class Artifact(Resource, module="/artifact", name="Artifact"):
 
 def inline(name: str, path: Path, text: str, opts: pulumi.ResourceOptions) -> Artifact:
     """An artifact whose text travels in its inputs (small files only)."""
-    return Artifact(
-        name, path=str(path), sha256=sha256_text(text), args={"text": text}, opts=opts
-    )
+    return Artifact(name, path=str(path), sha256=sha256_text(text), args={"text": text}, opts=opts)
