@@ -1,0 +1,161 @@
+"""Renders a subnet's OpenSM configuration from the design: opensm.conf (ftree routing,
+QoS), the ftree root and compute-node GUID files, partitions.conf (P_Keys for compute
+and storage), a node-name map, the GUID plan and the designed topology.
+
+GUIDs come from the GUID plan (infra.fabric.guids) or, for real hardware, from a
+discovered topology matched by node description (`guids` argument).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from infra.design.model import Design
+from infra.errors import InputError
+from infra.fabric.guids import ca_guid, hex_guid, port_guid, switch_guid
+from infra.fabric.plane import HCA_PORT, PlaneFabric
+from infra.fabric.topology import write_topology
+from infra.fabric.validate import Locator
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "opensm"
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    pkey_int: int  # 15-bit P_Key; the full-member bit is added by the HCA/SM
+    sl: int
+
+
+# Traffic classes: compute (NCCL/RDMA) on SL0, storage on SL1; VL arbitration gives
+# compute three quarters of the low-priority bandwidth when both are busy.
+PARTITIONS = (Partition("compute", 0x0001, 0), Partition("storage", 0x0002, 1))
+QOS = {
+    "max_vls": 2,
+    "vlarb_high": "0:0,1:0",
+    "vlarb_low": "0:192,1:64",
+    "sl2vl": ",".join(["0", "1"] + ["0"] * 14),
+}
+
+
+@dataclass(frozen=True)
+class OpenSmPaths:
+    """Where the rendered files live on the subnet manager host."""
+
+    root_guids: str = "/etc/opensm/root_guids.conf"
+    cn_guids: str = "/etc/opensm/cn_guids.conf"
+    partitions: str = "/etc/opensm/partitions.conf"
+    node_name_map: str = "/etc/opensm/node-name-map"
+    log_file: str = "/var/log/opensm.log"
+    dump_dir: str = "/var/log/"
+
+    @classmethod
+    def under(cls, root: Path) -> OpenSmPaths:
+        return cls(
+            root_guids=str(root / "root_guids.conf"),
+            cn_guids=str(root / "cn_guids.conf"),
+            partitions=str(root / "partitions.conf"),
+            node_name_map=str(root / "node-name-map"),
+            log_file=str(root / "opensm.log"),
+            dump_dir=str(root) + "/",
+        )
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class GuidSource:
+    """Node GUIDs by device: the plan's, or those a real fabric reported."""
+
+    def __init__(self, discovered: dict[str, int] | None = None):
+        self.discovered = discovered
+
+    def switch(self, name: str) -> int:
+        return self._get(name) if self.discovered is not None else switch_guid(name)
+
+    def ca(self, desc: str) -> int:
+        return self._get(desc) if self.discovered is not None else ca_guid(desc)
+
+    def _get(self, name: str) -> int:
+        assert self.discovered is not None
+        if name not in self.discovered:
+            raise InputError([f"--guids-from: no device with node description {name!r}"])
+        return self.discovered[name]
+
+
+def render_plane(
+    design: Design,
+    fabric: PlaneFabric,
+    paths: OpenSmPaths | None = None,
+    guids: GuidSource | None = None,
+) -> dict[str, str]:
+    """File name -> content for one subnet."""
+    paths = paths or OpenSmPaths()
+    guids = guids or GuidSource()
+    plane = next(p for p in design.planes if p.name == fabric.name)
+    env = _env()
+    common = {"plane": fabric.name, "stack": design.stack}
+    cn = [hex_guid(port_guid(guids.ca(d), HCA_PORT)) for d in fabric.compute]
+    sm_guid = hex_guid(port_guid(guids.ca(fabric.sm_ca), HCA_PORT))
+    files = {
+        "opensm.conf": env.get_template("opensm.conf.j2").render(
+            **common,
+            switches=len(fabric.switches),
+            hcas=len(fabric.cas),
+            lids=plane.lids,
+            sm_port_guid=sm_guid,
+            sm_priority=15,
+            paths=paths,
+            qos=QOS,
+        ),
+        "root_guids.conf": env.get_template("guids.j2").render(
+            guids=[hex_guid(guids.switch(s)) for s in fabric.roots]
+        ),
+        "cn_guids.conf": env.get_template("guids.j2").render(guids=cn),
+        "partitions.conf": env.get_template("partitions.conf.j2").render(
+            **common,
+            partitions=[
+                {
+                    "name": p.name,
+                    "pkey": f"0x{p.pkey_int:04x}",
+                    "pkey_int": p.pkey_int,
+                    "sl": p.sl,
+                    "members": cn,
+                }
+                for p in PARTITIONS
+            ],
+        ),
+        "node-name-map": env.get_template("node-name-map.j2").render(
+            **common,
+            names=[(hex_guid(guids.switch(s)), s) for s in fabric.switches]
+            + [(hex_guid(guids.ca(d)), d) for d in fabric.cas],
+        ),
+        "guid-plan.csv": guid_plan_csv(design, fabric, guids),
+        "designed.topo": write_topology(
+            fabric, title=f"plane {fabric.name} of stack {design.stack}, as designed"
+        ),
+    }
+    return files
+
+
+def guid_plan_csv(design: Design, fabric: PlaneFabric, guids: GuidSource) -> str:
+    """type,node_description,node_guid,port_guid,location - one row per device."""
+    loc = Locator(design)
+    rows = ["type,node_description,node_guid,port_guid,location"]
+    for s in fabric.switches:
+        g = guids.switch(s)
+        rows.append(f"switch,{s},{hex_guid(g)},{hex_guid(g)},{loc.place((s, 0))}")
+    for d in fabric.cas:
+        g = guids.ca(d)
+        rows.append(f"hca,{d},{hex_guid(g)},{hex_guid(port_guid(g, 1))},{loc.place((d, 1))}")
+    return "\n".join(rows) + "\n"

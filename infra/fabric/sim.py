@@ -1,0 +1,283 @@
+"""Brings a plane up under ibsim and OpenSM, then looks at it with ibnetdiscover.
+
+ibsim serves the plane's topology (the designed one, or a faulted copy); OpenSM and
+ibnetdiscover run unmodified with LD_PRELOAD=libumad2sim.so and SIM_HOST naming the subnet
+manager's HCA. Every process runs in a private state directory (umad2sim writes a fake
+sysfs into its cwd) with a private IBSIM_SOCKNAME (ibsim's abstract unix sockets) and an
+IBSIM_SERVER_PORT in 7070-7079, so parallel runs never meet. Everything started here is
+stopped here, whatever happens (process groups, SIGTERM then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from infra.design.model import Design
+from infra.fabric.discovered import parse_discovered
+from infra.fabric.faults import Fault, inject
+from infra.fabric.guids import ca_guid, port_guid
+from infra.fabric.opensm import OpenSmPaths, render_plane
+from infra.fabric.plane import plane_fabric
+from infra.fabric.topology import write_topology
+from infra.fabric.validate import Finding, Locator, build_expected, compare
+
+# ibsim 0.10 trains every link at SDR whatever speed is enabled; width is honoured.
+SIM_RATE = "4xSDR"
+IBSIM_PORTS = range(7070, 7080)
+UMAD2SIM_GLOBS = (
+    "/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so",
+    "/usr/lib/*/umad2sim/libumad2sim.so",
+    "/usr/lib*/umad2sim/libumad2sim.so",
+    "/usr/local/lib*/umad2sim/libumad2sim.so",
+)
+_ENGINE = re.compile(r"osm_ucast_mgr_process: (\S+) tables configured on all switches")
+_STAMP = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d) (\d{6}) ")
+_counter = itertools.count()
+
+
+class SimError(Exception):
+    """The simulation could not run (missing tool, ibsim refused the topology...)."""
+
+
+@dataclass
+class SimResult:
+    plane: str
+    subnet_up: bool = False
+    routing_engine: str | None = None
+    sweep_s: float | None = None
+    opensm_wall_s: float = 0.0
+    switches_seen: int = 0
+    hcas_seen: int = 0
+    switches_designed: int = 0
+    hcas_designed: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    sockname: str = ""
+    discovered: str = ""
+    opensm_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ftree(self) -> bool:
+        return self.routing_engine == "ftree"
+
+    @property
+    def faults_found(self) -> bool:
+        """Validation reported exactly the injected faults: no more, no fewer."""
+        want = sorted((f.finding_kind, f.designed) for f in self.faults)
+        got = sorted((f.kind, tuple(f.designed)) for f in self.findings)
+        return want == got
+
+    @property
+    def ok(self) -> bool:
+        return self.subnet_up and self.ftree and self.faults_found
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not path:
+        raise SimError(f"{name} not found: install ibsim-utils, opensm, infiniband-diags")
+    return path
+
+
+def umad2sim() -> str:
+    for pattern in UMAD2SIM_GLOBS:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[0]
+    raise SimError("libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process group: SIGTERM, a grace period, then SIGKILL; always reap."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # Anything the leader left in its group goes too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _run(cmd: list[str], env: dict, cwd: Path, timeout: float, pids: list[int]) -> str:
+    with open(cwd / f"{Path(cmd[0]).name}.out", "w+") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        pids.append(proc.pid)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise SimError(f"{Path(cmd[0]).name} ran past {timeout:.0f} s") from exc
+        finally:
+            _stop(proc)
+        out.seek(0)
+        return out.read()
+
+
+def _wait_ready(proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if "Network simulator ready" in text:
+            return
+        if proc.poll() is not None:
+            tail = " | ".join(text.strip().splitlines()[-3:])
+            raise SimError(f"ibsim exited while loading the topology: {tail}")
+        time.sleep(0.05)
+    raise SimError(f"ibsim not ready after {timeout:.0f} s")
+
+
+def _stamp(line: str) -> float | None:
+    m = _STAMP.match(line)
+    if not m:
+        return None
+    t = datetime.strptime(m.group(1), "%b %d %H:%M:%S")
+    return t.day * 86400 + t.hour * 3600 + t.minute * 60 + t.second + int(m.group(2)) / 1e6
+
+
+def read_opensm_log(text: str, result: SimResult) -> None:
+    """Routing engine actually used, subnet state, sweep time, errors."""
+    engines = _ENGINE.findall(text)
+    result.routing_engine = engines[-1] if engines else None
+    result.subnet_up = "SUBNET UP" in text
+    start = end = None
+    for line in text.splitlines():
+        if start is None and "Entering DISCOVERING state" in line:
+            start = _stamp(line)
+        if "SUBNET UP" in line:
+            end = _stamp(line)
+        if " ERR " in line or ("ftree: " in line and ("cannot" in line or "failed" in line)):
+            result.opensm_errors.append(line.strip())
+    if start is not None and end is not None:
+        result.sweep_s = round(end - start, 6)
+
+
+def simulate_plane(
+    design: Design,
+    plane: str,
+    faults: dict[str, int] | None = None,
+    seed: int = 0,
+    timeout_s: float = 300.0,
+    keep_dir: Path | None = None,
+) -> SimResult:
+    fabric = plane_fabric(design, plane)
+    faulted = inject(fabric, faults, seed) if faults else None
+    result = SimResult(
+        plane=plane,
+        switches_designed=len(fabric.switches),
+        hcas_designed=len(fabric.cas),
+        faults=faulted.faults if faulted else [],
+    )
+    ibsim, opensm, ibnetdiscover, preload = (
+        tool("ibsim"),
+        tool("opensm"),
+        tool("ibnetdiscover"),
+        umad2sim(),
+    )
+    state = Path(tempfile.mkdtemp(prefix=f"supercluster-fabric-{plane}-"))
+    try:
+        paths = OpenSmPaths.under(state)
+        for name, text in render_plane(design, fabric, paths).items():
+            (state / name).write_text(text)
+        net = state / "ibsim.net"
+        net.write_text(
+            write_topology(
+                fabric,
+                links=faulted.links if faulted else None,
+                port_opts=faulted.port_opts if faulted else None,
+                rate=SIM_RATE,
+                title=f"plane {plane} for ibsim",
+            )
+        )
+        n = next(_counter)
+        result.sockname = f"supercluster-fabric-{os.getpid()}-{n}"
+        env = dict(os.environ)
+        env.update(
+            IBSIM_SOCKNAME=result.sockname,
+            IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
+            OSM_CACHE_DIR=str(state),
+            OSM_TMP_DIR=str(state),
+        )
+        env.pop("IBSIM_SERVER_NAME", None)  # local (unix socket) mode only
+        nodes = len(fabric.switches) + len(fabric.cas)
+        ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
+        sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]
+        sizing += ["-P", str(ports + 64)]
+        ibsim_log = state / "ibsim.log"
+        with open(ibsim_log, "w") as log:
+            sim = subprocess.Popen(
+                [ibsim, "-s", "-n", *sizing, str(net)],
+                cwd=state,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        result.pids.append(sim.pid)
+        try:
+            _wait_ready(sim, ibsim_log, timeout=min(timeout_s, 120))
+            sm_guid = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
+            client = dict(env, LD_PRELOAD=preload, SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
+            t0 = time.monotonic()
+            _run(
+                [opensm, "-F", paths_conf(state), "-g", sm_guid, "-o"],
+                client,
+                state,
+                timeout_s,
+                result.pids,
+            )
+            result.opensm_wall_s = round(time.monotonic() - t0, 3)
+            read_opensm_log((state / "opensm.log").read_text(errors="replace"), result)
+            result.discovered = _run([ibnetdiscover], client, state, timeout_s, result.pids)
+        finally:
+            _stop(sim)
+        result.switches_seen = result.discovered.count("\nSwitch\t")
+        result.hcas_seen = result.discovered.count("\nCa\t")
+        found = parse_discovered(result.discovered)
+        expected = build_expected(design, [plane], SIM_RATE)
+        result.findings = compare(expected, found, Locator(design))
+    finally:
+        if keep_dir is not None:
+            shutil.copytree(state, keep_dir, dirs_exist_ok=True, ignore=_no_sysfs)
+        shutil.rmtree(state, ignore_errors=True)
+    return result
+
+
+def _no_sysfs(_dir: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.startswith("sys-")]
+
+
+def paths_conf(state: Path) -> str:
+    return str(state / "opensm.conf")
+
+
+def leftover_processes(sockname: str) -> list[int]:
+    """PIDs of any process still carrying this run's IBSIM_SOCKNAME (should be none)."""
+    marker = f"IBSIM_SOCKNAME={sockname}\0".encode()
+    left = []
+    for env_file in glob.glob("/proc/[0-9]*/environ"):
+        try:
+            if marker in Path(env_file).read_bytes():
+                left.append(int(env_file.split("/")[2]))
+        except OSError:
+            continue
+    return left
