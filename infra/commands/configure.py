@@ -1,0 +1,80 @@
+"""`supercluster configure --stack NAME [--check] [--diff] [--limit P] [--tags T]`: run the
+node-configuration playbooks through ansible-runner (see infra/configure.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from infra.commands import add_stack_args
+from infra.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from infra.configure import PLAYBOOKS
+
+    p = sub.add_parser("configure", help="configure nodes with the playbooks (ansible-runner)")
+    add_stack_args(p)
+    p.add_argument("--check", action="store_true", help="report what would change, change nothing")
+    p.add_argument("--diff", action="store_true", help="show file differences")
+    p.add_argument("--limit", default=None, help="host pattern, or @file (a retry list)")
+    p.add_argument("--tags", default=None, help="only these roles/tags (comma separated)")
+    p.add_argument(
+        "--playbook", default="site", choices=PLAYBOOKS, help="which playbook (default site)"
+    )
+    p.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE|JSON",
+        help="extra variables (repeatable)",
+    )
+    p.add_argument(
+        "--artifacts-dir",
+        type=Path,
+        default=None,
+        help="default <project>/artifacts/configure/<stack>",
+    )
+    p.set_defaults(func=cmd_configure)
+
+
+def parse_extra_vars(items: list[str]) -> dict:
+    out: dict = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            try:
+                out.update(json.loads(item))
+            except json.JSONDecodeError as exc:
+                raise InputError([f"--extra-vars: bad JSON: {exc}"]) from None
+        elif "=" in item:
+            key, value = item.split("=", 1)
+            out[key.strip()] = value
+        else:
+            raise InputError([f"--extra-vars: expected KEY=VALUE or JSON, got {item!r}"])
+    return out
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    from infra import configure
+
+    project = args.project_dir.resolve()
+    result = configure.run(
+        project_dir=project,
+        inventory_dir=project / "inventory" / args.stack,
+        playbook=args.playbook,
+        check=args.check,
+        diff=args.diff,
+        limit=args.limit,
+        tags=args.tags,
+        extravars=parse_extra_vars(args.extra_vars),
+        artifacts_dir=args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
+        out=sys.stdout,
+    )
+    base = f"supercluster configure --stack {args.stack}"
+    if args.playbook != "site":
+        base += f" --playbook {args.playbook}"
+    configure.report(result, sys.stdout, lambda f: f"{base} --limit @{f}")
+    return 0 if result.rc == 0 else 1

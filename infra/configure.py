@@ -1,0 +1,312 @@
+"""Run the node-configuration playbooks through ansible-runner.
+
+What an operator sees: one progress line per task (hosts ok / changed / failed /
+unreachable so far, the current play and task), failures and unreachable hosts as they
+happen, then a per-host summary table, the failed and unreachable hosts with their reason,
+and a retry list (`--limit @<file>`). Every event of the run stays under the artifacts
+directory (ansible-runner's job_events/*.json, stdout, status, rc).
+
+Rolling batches: play keywords cannot read inventory variables, so the batch sizes are
+computed here from inventory/group_vars/all/rolling.yml and the stack's inventory (hosts
+in design order, one batch per scalable unit or rack after a canary) and passed as extra
+vars (supercluster_serial, supercluster_max_fail_percentage) that the plays read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from infra.errors import InputError
+
+PLAYBOOKS = ("site", "host", "network", "gpu", "nccl", "acceptance", "reboot")
+ROLLING_FILE = Path("inventory/group_vars/all/rolling.yml")
+STATS_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+
+
+@dataclass
+class RunResult:
+    rc: int
+    status: str  # ansible-runner's: successful | failed | timeout | canceled
+    artifacts: Path  # this run's events, stdout, status
+    stats: dict[str, dict[str, int]]  # host -> ok/changed/failures/dark/skipped/...
+    failed: dict[str, str] = field(default_factory=dict)  # host -> first failure reason
+    unreachable: dict[str, str] = field(default_factory=dict)
+    changed_by_role: Counter = field(default_factory=Counter)  # role -> changed results
+    changed_tasks: list[tuple[str, str, str]] = field(default_factory=list)  # host,role,task
+    retry_file: Path | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def changed_hosts(self) -> dict[str, int]:
+        return {h: s["changed"] for h, s in self.stats.items() if s["changed"]}
+
+
+def rolling_settings(project_dir: Path) -> dict:
+    path = project_dir / ROLLING_FILE
+    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+    by = (data or {}).get("rolling_batch_by", "su")
+    if by not in ("su", "rack", "all"):
+        raise InputError([f"{path}: rolling_batch_by must be su, rack or all, not {by!r}"])
+    return {
+        "by": by,
+        "canary": int((data or {}).get("rolling_canary_hosts", 1)),
+        "max_fail_percentage": int((data or {}).get("rolling_max_fail_percentage", 0)),
+    }
+
+
+def batch_sizes(hosts: list[str], unit_of: Mapping[str, str], canary: int) -> list[int]:
+    """Serial batch sizes over hosts in play order: `canary` hosts first, then the rest of
+    each unit (SU or rack) as one batch, so a batch never spans two units."""
+    units: list[tuple[str, int]] = []
+    for host in hosts:
+        unit = unit_of.get(host, "")
+        if units and units[-1][0] == unit:
+            units[-1] = (unit, units[-1][1] + 1)
+        else:
+            units.append((unit, 1))
+    sizes = [n for _, n in units]
+    if canary > 0 and sizes and sizes[0] > canary:
+        sizes = [canary, sizes[0] - canary, *sizes[1:]]
+    return sizes or [1]
+
+
+def plan_batches(
+    inventory_sources: list[Path], limit: str | None, settings: dict
+) -> tuple[int, list[int] | str]:
+    """(hosts this run targets, the plays' serial value), hosts in inventory order."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    inv = InventoryManager(loader=DataLoader(), sources=[str(s) for s in inventory_sources])
+    if limit:
+        inv.subset(limit)
+    hosts = inv.get_hosts("gpu_nodes")
+    if settings["by"] == "all" or not hosts:
+        return len(hosts), "100%"
+    key = "node_su" if settings["by"] == "su" else "node_rack"
+    unit_of = {h.name: str(h.vars.get(key, "")) for h in hosts}
+    return len(hosts), batch_sizes([h.name for h in hosts], unit_of, settings["canary"])
+
+
+class Progress:
+    """Turns runner events into live lines and the run's result."""
+
+    def __init__(self, out: TextIO | None, total_hosts: int):
+        self.out = out
+        self.total = total_hosts
+        self.play = ""
+        self.task = ""
+        self.task_counts: Counter = Counter()
+        self.failed: dict[str, str] = {}
+        self.unreachable: dict[str, str] = {}
+        self.changed_by_role: Counter = Counter()
+        self.changed_tasks: list[tuple[str, str, str]] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self.tasks_seen = 0
+
+    def _print(self, line: str) -> None:
+        if self.out is not None:
+            print(line, file=self.out, flush=True)
+
+    def _task_done(self) -> None:
+        if self.task and self.task_counts:
+            c = self.task_counts
+            self._print(
+                f"  [{len(self.failed)} failed, {len(self.unreachable)} unreachable of "
+                f"{self.total} hosts] {self.task}: {c['ok']} ok ({c['changed']} changed), "
+                f"{c['failed']} failed, {c['skipped']} skipped"
+            )
+        self.task_counts = Counter()
+
+    def __call__(self, event: dict) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        host = data.get("host", "")
+        if kind == "playbook_on_play_start":
+            self._task_done()
+            self.play = data.get("play", "")
+            self._print(f"PLAY {self.play}")
+        elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            self._task_done()
+            self.tasks_seen += 1
+            role = data.get("role", "")
+            self.task = f"{role} : {data.get('task', '')}" if role else data.get("task", "")
+        elif kind == "runner_on_ok":
+            self.task_counts["ok"] += 1
+            if data.get("res", {}).get("changed"):
+                self.task_counts["changed"] += 1
+                role = data.get("role", "") or "(play)"
+                self.changed_by_role[role] += 1
+                self.changed_tasks.append((host, role, data.get("task", "")))
+        elif kind == "runner_on_skipped":
+            self.task_counts["skipped"] += 1
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            self.task_counts["failed"] += 1
+            reason = f"{self.task}: {_reason(data.get('res', {}))}"
+            self.failed.setdefault(host, reason)
+            self._print(f"  FAILED {host}: {reason}")
+        elif kind == "runner_on_unreachable":
+            self.task_counts["failed"] += 1
+            reason = f"{self.task}: {_reason(data.get('res', {}))}"
+            self.unreachable.setdefault(host, reason)
+            self._print(f"  UNREACHABLE {host}: {reason}")
+        elif kind == "playbook_on_stats":
+            self._task_done()
+            self.stats = _stats(data)
+        return True
+
+
+def _reason(res: dict) -> str:
+    msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+    if isinstance(msg, list):
+        msg = "; ".join(str(m) for m in msg)
+    text = " ".join(str(msg).split())
+    return text[:400] or "(no message)"
+
+
+def _stats(data: dict) -> dict[str, dict[str, int]]:
+    hosts = sorted({h for key in STATS_KEYS for h in (data.get(key) or {})})
+    return {h: {key: int((data.get(key) or {}).get(h, 0)) for key in STATS_KEYS} for h in hosts}
+
+
+def summary_table(result: RunResult) -> str:
+    head = f"{'host':28} {'ok':>5} {'changed':>8} {'failed':>7} {'unreach':>8} {'skipped':>8}"
+    lines = [head, "-" * len(head)]
+    for host, s in sorted(result.stats.items()):
+        lines.append(
+            f"{host:28} {s['ok']:>5} {s['changed']:>8} {s['failures']:>7} {s['dark']:>8} "
+            f"{s['skipped']:>8}"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    *,
+    project_dir: Path,
+    inventory_dir: Path,
+    playbook: str = "site",
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    extravars: Mapping | None = None,
+    artifacts_dir: Path | None = None,
+    ansible_cfg: Path | None = None,
+    out: TextIO | None = sys.stdout,
+    ident: str | None = None,
+) -> RunResult:
+    """Run one playbook against a generated inventory; see the module docstring."""
+    import ansible_runner
+
+    project_dir = Path(project_dir).resolve()
+    inventory_dir = Path(inventory_dir).resolve()
+    if playbook not in PLAYBOOKS:
+        raise InputError([f"--playbook: one of {', '.join(PLAYBOOKS)}, not {playbook!r}"])
+    if not (inventory_dir / "hosts.yml").exists():
+        raise InputError(
+            [f"{inventory_dir}: no inventory; run `supercluster inventory --stack NAME` first"]
+        )
+    sources = [project_dir / "inventory" / "common.yml", inventory_dir]
+    settings = rolling_settings(project_dir)
+    total, serial = plan_batches(sources, limit, settings)
+    vars_ = {
+        "supercluster_serial": serial,
+        "supercluster_max_fail_percentage": settings["max_fail_percentage"],
+        **(extravars or {}),
+    }
+    artifacts_dir = Path(artifacts_dir or project_dir / "artifacts" / "configure").resolve()
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    ident = ident or time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    cmdline = " ".join(a for a, on in (("--check", check), ("--diff", diff)) if on)
+    env = {
+        "ANSIBLE_CONFIG": str(ansible_cfg or project_dir / "ansible.cfg"),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(artifacts_dir / "facts"),
+        "ANSIBLE_ROLES_PATH": str(project_dir / "playbooks" / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        # The venv's ansible-playbook and its modules' helpers, whoever started us.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    progress = Progress(out, total)
+    final = vars_["supercluster_serial"]
+    batches = final if isinstance(final, str) else "+".join(map(str, final))
+    if out is not None:
+        print(
+            f"configure: {playbook}.yml on {total} hosts, batches {batches}, "
+            f"events under {artifacts_dir / ident}",
+            file=out,
+            flush=True,
+        )
+    started = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(artifacts_dir),
+        artifact_dir=str(artifacts_dir),
+        ident=ident,
+        playbook=str(project_dir / "playbooks" / f"{playbook}.yml"),
+        inventory=[str(s) for s in sources],
+        limit=limit,
+        tags=tags,
+        extravars=dict(vars_),
+        cmdline=cmdline or None,
+        envvars=env,
+        event_handler=progress,
+        quiet=True,
+    )
+    result = RunResult(
+        rc=int(runner.rc if runner.rc is not None else 1),
+        status=str(runner.status),
+        artifacts=artifacts_dir / ident,
+        stats=progress.stats,
+        failed=progress.failed,
+        unreachable=progress.unreachable,
+        changed_by_role=progress.changed_by_role,
+        changed_tasks=progress.changed_tasks,
+        elapsed_s=time.monotonic() - started,
+    )
+    retry = sorted(set(result.failed) | set(result.unreachable))
+    if retry:
+        result.retry_file = result.artifacts / "retry.txt"
+        result.retry_file.write_text("".join(f"{h}\n" for h in retry))
+    (result.artifacts / "summary.json").write_text(
+        json.dumps(
+            {
+                "rc": result.rc,
+                "status": result.status,
+                "stats": result.stats,
+                "failed": result.failed,
+                "unreachable": result.unreachable,
+                "changed_by_role": dict(result.changed_by_role),
+                "elapsed_s": round(result.elapsed_s, 2),
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
+    return result
+
+
+def report(result: RunResult, out: TextIO, retry_hint: Callable[[Path], str] | None = None):
+    print("", file=out)
+    print(summary_table(result), file=out)
+    for title, hosts in (("failed", result.failed), ("unreachable", result.unreachable)):
+        if hosts:
+            print(f"\n{title} hosts:", file=out)
+            for host, reason in sorted(hosts.items()):
+                print(f"  {host}: {reason}", file=out)
+    if result.retry_file is not None:
+        hint = retry_hint(result.retry_file) if retry_hint else f"--limit @{result.retry_file}"
+        print(f"\nretry only these hosts: {hint}", file=out)
+    print(
+        f"\nconfigure: {result.status} in {result.elapsed_s:.1f}s; events under {result.artifacts}",
+        file=out,
+    )
