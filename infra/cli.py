@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "infra.commands.health",
     "infra.commands.inventory",
     "infra.commands.configure",
+    "infra.commands.fabric",
+    "infra.commands.stack",
 )
 
 
