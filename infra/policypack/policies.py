@@ -1,0 +1,143 @@
+"""The policies of the supercluster pack, as pure functions over the Site resource.
+
+Every stack's root Site component carries the spec as an input; a policy compiles that
+spec into the design (once per process) and reports the violations of its rules from
+infra.policy.RULES, the functions `supercluster validate` runs. Mandatory policies block
+the deployment; the advisory one passes warnings (thin power headroom) on to the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from infra.design import compile_design
+from infra.errors import InputError
+from infra.policy import RULES, Violation, check_design
+from infra.spec import ClusterSpec, parse_spec
+
+PACK_NAME = "supercluster"
+SITE_TYPE = "supercluster:site:Site"
+MAX_REPORTED = 20  # a broken memphis design can yield 300,000 reach violations
+
+
+@dataclass(frozen=True)
+class PolicyDef:
+    name: str
+    description: str
+    rules: tuple[str, ...]
+    severity: str  # which violations of those rules it reports: "error" | "warning"
+    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY
+
+
+POLICIES = (
+    PolicyDef(
+        "power-contract-per-phase",
+        "Each energization phase's facility demand fits the utility contract plus on-site "
+        "generation in force in that phase (storage is never counted).",
+        ("power.contract_exceeded",),
+        "error",
+    ),
+    PolicyDef(
+        "rack-power-feeds",
+        "Each of a rack's A and B feeds carries the whole rack (2N).",
+        ("power.pdu_overload",),
+        "error",
+    ),
+    PolicyDef(
+        "cooling-capacity",
+        "CDUs carry their liquid load with one unit failed (N+1); the plant carries the "
+        "site's heat.",
+        ("cooling.cdu_overload", "cooling.plant_exceeded"),
+        "error",
+    ),
+    PolicyDef(
+        "fabric-limits",
+        "Each InfiniBand subnet stays within 49,151 unicast LIDs, within the fat tree's "
+        "radix limit for its tiers, and no switch port is cabled twice.",
+        ("fabric.lid_limit", "fabric.tier_limit", "fabric.ports_exhausted"),
+        "error",
+    ),
+    PolicyDef(
+        "cable-reach",
+        "Every cable has a catalog medium that reaches its length.",
+        ("cable.reach_exceeded",),
+        "error",
+    ),
+    PolicyDef(
+        "power-headroom",
+        "Warns when a phase has less than 5% power headroom.",
+        ("power.contract_exceeded",),
+        "warning",
+        EnforcementLevel.ADVISORY,
+    ),
+)
+
+
+@lru_cache(maxsize=2)
+def _violations(spec_json: str, stack: str) -> tuple[Violation, ...]:
+    spec = ClusterSpec.model_validate_json(spec_json)
+    return tuple(check_design(compile_design(spec, stack=stack)))
+
+
+def site_violations(props: dict) -> tuple[Violation, ...]:
+    """All violations of the design a Site resource's spec compiles to."""
+    spec = parse_spec(props["spec"])
+    return _violations(spec.model_dump_json(), str(props.get("stack", "")))
+
+
+def make_validator(
+    policy: PolicyDef,
+) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != SITE_TYPE:
+            return
+        try:
+            found = [
+                v
+                for v in site_violations(dict(args.props))
+                if v.rule in policy.rules and v.severity == policy.severity
+            ]
+        except InputError as exc:
+            for line in exc.problems:
+                report_violation(f"the spec does not compile: {line}", None)
+            return
+        for v in found[:MAX_REPORTED]:
+            report_violation(f"{v.rule} {v.object}: {v.message}", None)
+        if len(found) > MAX_REPORTED:
+            report_violation(
+                f"... and {len(found) - MAX_REPORTED} more {'/'.join(policy.rules)} "
+                "violations (`supercluster validate --stack ...` lists all)",
+                None,
+            )
+
+    validate.__name__ = f"validate_{policy.name.replace('-', '_')}"
+    return validate
+
+
+VALIDATORS = {p.name: make_validator(p) for p in POLICIES}
+
+
+def unknown_rules() -> list[str]:
+    """Rule ids the policies name that infra.policy.RULES does not have (should be none)."""
+    return sorted({r for p in POLICIES for r in p.rules} - set(RULES))
+
+
+def resource_policies() -> list[ResourceValidationPolicy]:
+    return [
+        ResourceValidationPolicy(
+            name=p.name,
+            description=p.description,
+            enforcement_level=p.enforcement,
+            validate=VALIDATORS[p.name],
+        )
+        for p in POLICIES
+    ]
