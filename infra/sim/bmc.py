@@ -130,6 +130,7 @@ def start_emulator(
     emulator = Emulator(_url(host, port), str(ca), username, proc.pid, systems)
     try:
         _wait_ready(emulator, proc)
+        _warm_up(emulator, username, password)
     except Exception:
         stop_emulator(state_dir)
         raise
@@ -236,6 +237,19 @@ def _wait_ready(emulator: Emulator, proc: subprocess.Popen) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"sushy-emulator did not answer at {emulator.url} in {_START_TIMEOUT_S}s")
+
+
+def _warm_up(emulator: Emulator, username: str, password: str) -> None:
+    """List the systems once, before any client comes: the fake driver loads its systems
+    into its sqlite store on first use, and concurrent first requests would each race to
+    do it (and time out on the store's lock)."""
+    answer = requests.get(
+        f"{emulator.url}/redfish/v1/Systems",
+        auth=(username, password),
+        verify=emulator.ca_bundle,
+        timeout=_START_TIMEOUT_S * 4,
+    )
+    answer.raise_for_status()
 
 
 def _running(directory: Path) -> Emulator | None:

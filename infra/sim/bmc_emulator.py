@@ -10,6 +10,12 @@ provider must manage them:
 - Boot override frequency: the emulator ignores BootSourceOverrideEnabled and always
   reports "Continuous"; here a successful PATCH records it and GETs report it, so a "Once"
   override can be told apart from a "Continuous" one.
+
+One change of storage, for scale: the fake driver and the indicator LEDs keep their state
+in a plain dict in this one process instead of sushy-tools' sqlite-backed PersistentDict
+(which opens a database connection per lookup; at 512 systems that is most of a request's
+time). Both drivers already accept a store without `make_permanent`. State lives as long as
+the process, which is all the simulated site needs: it runs one emulator process.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 
 import flask
 from sushy_tools.emulator import main as emulator
+from sushy_tools.emulator.resources import indicators
 from sushy_tools.emulator.resources.systems import fakedriver
 
 # What a freshly racked node's BIOS reports before anyone configured it for GPU work.
@@ -69,7 +76,15 @@ def _track_boot_override_enabled(response: flask.Response) -> flask.Response:
     return response
 
 
+class _InProcessStore:
+    """Stands in for the `memoize` module inside the two drivers: PersistentDict -> dict."""
+
+    PersistentDict = dict
+
+
 def main() -> int:
+    fakedriver.memoize = _InProcessStore
+    indicators.memoize = _InProcessStore
     fakedriver.FakeDriver.get_bios = _get_bios
     fakedriver.FakeDriver.set_bios = _set_bios
     fakedriver.FakeDriver.reset_bios = _reset_bios
