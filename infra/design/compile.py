@@ -43,4 +43,6 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         cooling,
         gpus_per_node,
         gpus,
+        ufm_rack=layout.ufm.rack if layout.ufm else "",
+        ufm_u=layout.ufm.u if layout.ufm else 0,
     )
