@@ -12,6 +12,7 @@ fresh, so every node has BIOS drift: the run also reads each node's pending BIOS
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=512)
     parser.add_argument("--workers", type=int, default=64)
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) must still run the finally that stops the emulator.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Addresses 127.0.32.0 onwards stand for the BMC network; only the emulator listens.
     nodes = [BenchNode(f"n{i:05d}", f"127.0.{32 + i // 256}.{i % 256}") for i in range(args.nodes)]
     with tempfile.TemporaryDirectory(prefix="bmc-bench-") as tmp:
