@@ -14,7 +14,7 @@ from operator import attrgetter
 from infra.design.model import Design, Link
 from infra.export import cabling_rows
 from infra.policy import Violation
-from infra.review.model import CablingChanges, Delta, NameChanges, PhaseRow, Review
+from infra.review.model import CablingChanges, Delta, HallRow, NameChanges, PhaseRow, Review
 
 TIERS = ("leaf", "spine", "core")
 LINK_TIERS = ("node_leaf", "leaf_spine", "spine_core")
@@ -245,11 +245,35 @@ def _phases(base: Design | None, head: Design) -> list[PhaseRow]:
     return out
 
 
-def _halls_it(base: Design | None, head: Design) -> list[Delta]:
-    old = base.power.hall_it_kw if base else {}
-    new = head.power.hall_it_kw
-    names = list(new) + [h for h in old if h not in new]
-    return [Delta(h, _n(old.get(h, 0.0)), _n(new.get(h, 0.0))) for h in names]
+def _hall_loads(d: Design | None) -> dict[str, tuple[float, int, float, float]]:
+    """hall -> (IT kW, racks, busiest feed %, busiest CDU %)."""
+    if d is None:
+        return {}
+    racks: Counter = Counter(r.hall for r in d.racks)
+    feed: dict[str, float] = {}
+    for r in d.power.racks:
+        if r.feed_capacity_kw:
+            feed[r.hall] = max(feed.get(r.hall, 0.0), r.nameplate_kw / r.feed_capacity_kw * 100)
+    cdu: dict[str, float] = {}
+    for c in d.cooling.cdus:
+        if c.capacity_kw:
+            cdu[c.hall] = max(cdu.get(c.hall, 0.0), c.load_kw / c.capacity_kw * 100)
+    return {
+        h: (d.power.hall_it_kw.get(h, 0.0), racks[h], feed.get(h, 0.0), cdu.get(h, 0.0))
+        for h in racks
+    }
+
+
+def _halls(base: Design | None, head: Design) -> list[HallRow]:
+    old, new = _hall_loads(base), _hall_loads(head)
+    none = (0.0, 0, 0.0, 0.0)
+    out = []
+    for hall in list(new) + [h for h in old if h not in new]:
+        b, a = old.get(hall, none), new.get(hall, none)
+        out.append(
+            HallRow(hall, _n(b[0]), _n(a[0]), b[1], a[1], _n(b[2]), _n(a[2]), _n(b[3]), _n(a[3]))
+        )
+    return out
 
 
 def diff_violations(before: list[Violation], after: list[Violation]) -> dict[str, list[dict]]:
@@ -286,7 +310,7 @@ def build_review(
         cabling=diff_cabling(base, head),
         power=_deltas(_power(base), _power(head)),
         phases=_phases(base, head),
-        halls_it_kw=_halls_it(base, head),
+        halls=_halls(base, head),
         cooling=_deltas(_cooling(base), _cooling(head)),
         violations=diff_violations(base_violations, head_violations),
         blocking=sum(v.severity == "error" for v in head_violations),

@@ -68,6 +68,21 @@ class PhaseRow:
 
 
 @dataclass(slots=True)
+class HallRow:
+    """A hall's IT draw and its most loaded rack feed and CDU, before and after."""
+
+    hall: str
+    it_before_kw: float
+    it_after_kw: float
+    racks_before: int
+    racks_after: int
+    busiest_feed_before_pct: float
+    busiest_feed_after_pct: float
+    busiest_cdu_before_pct: float
+    busiest_cdu_after_pct: float
+
+
+@dataclass(slots=True)
 class Review:
     stack: str
     site: str
@@ -81,7 +96,7 @@ class Review:
     cabling: CablingChanges
     power: list[Delta]
     phases: list[PhaseRow]
-    halls_it_kw: list[Delta]
+    halls: list[HallRow]
     cooling: list[Delta]
     violations: dict[str, list[dict]]  # new, fixed, remaining
     blocking: int  # error-severity violations after the change
@@ -108,11 +123,12 @@ class Review:
             "blocking": self.blocking,
             "exit_code": self.exit_code,
         }
-        for key in ("inventory", "switches", "cables", "power", "halls_it_kw", "cooling"):
+        for key in ("inventory", "switches", "cables", "power", "cooling"):
             out[key] = [d.to_dict() for d in getattr(self, key)]
         out["names"] = [asdict(n) for n in self.names]
         out["cabling"] = self.cabling.to_dict(ROWS_IN_JSON)
         out["phases"] = [asdict(p) for p in self.phases]
+        out["halls"] = [asdict(h) for h in self.halls]
         out["violations"] = self.violations
         out["integrations"] = self.integrations
         return out

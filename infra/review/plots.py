@@ -67,24 +67,41 @@ def _text(x: float, y: float, s: str, size: int = 11, anchor: str = "start", **k
 
 def floor_plans(base: Design | None, head: Design) -> list[tuple[str, str]]:
     """(hall, svg) per hall of the head: racks coloured by expected power; racks the
-    change adds are outlined, racks it removes are drawn dashed."""
+    change adds are outlined black, racks whose draw it changes orange, racks it removes
+    are drawn dashed red."""
     kw = {r.rack: r.expected_kw for r in head.power.racks}
+    was = {r.rack: r.expected_kw for r in base.power.racks} if base else {}
     top = max(kw.values(), default=1.0) or 1.0
     old = {r.name: r for r in base.racks} if base else {}
     new_names = {r.name for r in head.racks}
     by_hall: dict[str, list] = defaultdict(list)
     for r in head.racks:
-        by_hall[r.hall].append((r, r.name not in old and base is not None))
+        if base is None:
+            mark = ""
+        elif r.name not in old:
+            mark = "added"
+        elif abs(was.get(r.name, 0.0) - kw.get(r.name, 0.0)) > 0.05:
+            mark = "changed"
+        else:
+            mark = ""
+        by_hall[r.hall].append((r, mark))
     gone: dict[str, list] = defaultdict(list)
     for r in old.values():
         if r.name not in new_names:
             gone[r.hall].append(r)
-    return [
-        (hall, _floor(hall, racks, gone.get(hall, []), kw, top)) for hall, racks in by_hall.items()
-    ]
+    return [(h, _floor(h, racks, gone.get(h, []), kw, was, top)) for h, racks in by_hall.items()]
 
 
-def _floor(hall: str, racks: list, gone: list, kw: dict[str, float], top: float) -> str:
+MARKS = {
+    "": "",
+    "added": ' stroke="#000" stroke-width="1.5"',
+    "changed": f' stroke="{SUPPLY}" stroke-width="1.2"',
+}
+
+
+def _floor(
+    hall: str, racks: list, gone: list, kw: dict[str, float], was: dict[str, float], top: float
+) -> str:
     everything = [r for r, _ in racks] + gone
     x0 = min(r.x_m for r in everything) - 0.6
     y0 = min(r.y_m for r in everything) - 0.6
@@ -95,13 +112,14 @@ def _floor(hall: str, racks: list, gone: list, kw: dict[str, float], top: float)
     top_px, height = 22, (y1 - y0) * scale + 22 + 34
     width = max((x1 - x0) * scale + 20, 300)
     body = [_text(10, 15, f"{hall}: {len(racks)} racks by expected power", 12)]
-    for r, added in racks:
+    for r, mark in racks:
         x, y = _f(10 + (r.x_m - x0) * scale), _f(top_px + (r.y_m - y0) * scale)
         p = kw.get(r.name, 0.0)
-        stroke = ' stroke="#000" stroke-width="1.5"' if added else ""
+        note = f" (was {was.get(r.name, 0.0):.1f} kW)" if mark == "changed" else ""
+        note = " (added)" if mark == "added" else note
         body.append(
-            f'<rect x="{x}" y="{y}" width="{w}" height="{d}" fill="{_colour(p / top)}"{stroke}>'
-            f"<title>{r.name} ({r.kind}) {p:.1f} kW{' (added)' if added else ''}</title></rect>"
+            f'<rect x="{x}" y="{y}" width="{w}" height="{d}" fill="{_colour(p / top)}"'
+            f"{MARKS[mark]}><title>{r.name} ({r.kind}) {p:.1f} kW{note}</title></rect>"
         )
     for r in gone:
         x, y = _f(10 + (r.x_m - x0) * scale), _f(top_px + (r.y_m - y0) * scale)

@@ -79,10 +79,12 @@ class PlanRun:
 
 
 class Repo:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, init: bool = True):
+        """A new repository at root; init=False: a project directory inside one."""
         self.root = root
-        root.mkdir(parents=True)
-        self.git("init", "-q")
+        root.mkdir(parents=True, exist_ok=not init)
+        if init:
+            self.git("init", "-q")
         (root / "Pulumi.yaml").write_text("name: supercluster\nruntime: python\nmain: infra/\n")
 
     def git(self, *args: str) -> str:

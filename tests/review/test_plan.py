@@ -111,8 +111,13 @@ def test_add_hall_beyond_power_contract_blocks(repo, capsys):
     assert ("power.contract_exceeded", "error") in new
     phase = run.json["phases"][0]
     assert phase["headroom_before_kw"] > 0 > phase["headroom_after_kw"]
-    halls = {d["item"]: d for d in run.json["halls_it_kw"]}
-    assert halls["hall2"]["before"] == 0 and halls["hall2"]["after"] > 500
+    halls = {h["hall"]: h for h in run.json["halls"]}
+    assert halls["hall2"]["it_before_kw"] == 0 and halls["hall2"]["it_after_kw"] > 500
+    # 8 compute racks and 2 leaf racks (the spines stand in hall1)
+    assert halls["hall2"]["racks_before"] == 0 and halls["hall2"]["racks_after"] == 10
+    assert 0 < halls["hall2"]["busiest_cdu_after_pct"] <= 100
+    # hall1 holds the spines: the new hall's uplinks add spine switches and optics there.
+    assert 0 < halls["hall1"]["it_after_kw"] - halls["hall1"]["it_before_kw"] < 50
     assert "blocking error(s) after the change (exit 1)" in run.md
     assert "power.contract_exceeded" in run.md
     assert "verdict: " in run.stdout and "blocking error" in run.stdout
@@ -294,3 +299,20 @@ def test_cli_subprocess_exit_codes(repo):
     repo.write(text="not: [valid")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_project_in_a_subdirectory_of_the_repository(tmp_path, capsys):
+    """The base is read relative to the project directory, not the repository root."""
+    from tests.review.helpers import Repo
+
+    outer = Repo(tmp_path / "repo")
+    inner = Repo(outer.root / "sites" / "east", init=False)
+    inner.write(base_spec())
+    outer.commit()
+    spec = base_spec()
+    _add_row(spec)
+    inner.write(spec)
+    run = inner.plan(capsys)
+    assert run.rc == 0
+    assert run.json["base_present"] is True
+    assert run.delta("inventory", "scalable units") == 1
