@@ -26,28 +26,49 @@ def _module(name: str):
         return None
 
 
+NO_CLI = (
+    "the Pulumi CLI is not installed (no `pulumi` on PATH or in ~/.pulumi/bin); "
+    "pulumi preview was not run"
+)
+
+
 def preview(stack: str, project_dir: Path) -> dict:
-    if shutil.which("pulumi") is None:
-        return _result(
-            "unavailable",
-            "the Pulumi CLI is not installed (no `pulumi` on PATH); pulumi preview was not run",
-        )
+    """`pulumi preview` of each stack of the site (site layer, then its halls) through the
+    Automation API (infra.automation), summarized as operation counts per stack."""
     automation = _module("infra.automation")
-    run = getattr(automation, "preview_summary", None) if automation else None
-    if run is None:
+    if automation is None:
+        if shutil.which("pulumi") is None:
+            return _result("unavailable", NO_CLI)
         return _result(
             "unavailable",
-            "infra.automation.preview_summary is not available in this tree; "
+            "infra.automation (the Automation API driver) is not in this tree; "
             "pulumi preview was not run",
         )
-    # preview_summary(stack, project_dir) -> {stack name: {operation: count}}
-    changes: dict[str, dict[str, int]] = run(stack, project_dir)
-    details = [
-        f"{name}: " + ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
-        for name, ops in sorted(changes.items())
-    ]
-    total = sum(n for ops in changes.values() for op, n in ops.items() if op != "same")
-    return _result("ok", f"{total} resource change(s) across {len(changes)} stack(s)", details)
+    if automation.find_cli() is None:
+        return _result("unavailable", NO_CLI)
+    stacks = _module("infra.stacks")
+    order = stacks.stack_order(stack, Path(project_dir)) if stacks else [stack]
+    details, total, failed = [], 0, 0
+    for name in order:
+        try:
+            result = automation.select_stack(name, Path(project_dir)).preview(
+                on_output=lambda _line: None
+            )
+        except automation.MissingTool as exc:
+            return _result("unavailable", f"{exc}; pulumi preview was not run")
+        except Exception as exc:  # the CLI's CommandError: report it, keep the review
+            failed += 1
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            details.append(f"{name}: preview failed: {first[:300]}")
+            continue
+        counts = {str(getattr(op, "value", op)): n for op, n in result.change_summary.items()}
+        total += sum(n for op, n in counts.items() if op != "same")
+        details.append(
+            f"{name}: " + (", ".join(f"{op} {n}" for op, n in sorted(counts.items())) or "none")
+        )
+    status = "failed" if failed else "ok"
+    summary = f"{total} resource change(s) across {len(order) - failed} of {len(order)} stack(s)"
+    return _result(status, summary, details)
 
 
 def config_check(stack: str, project_dir: Path, design: Design) -> dict:

@@ -261,6 +261,7 @@ def test_preview_and_config_check_report_unavailable(repo, capsys, tmp_path, mon
     _add_row(spec)
     repo.write(spec)
     monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.pulumi/bin either
     run = repo.plan(capsys, "--with-preview", "--with-config-check")
     assert run.rc == 0
     preview = run.json["integrations"]["preview"]
