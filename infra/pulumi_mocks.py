@@ -78,6 +78,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._by_urn[response.urn] = self.registered[-1]
         return response
 
+    def ReadResource(self, request):  # StackReferences are read, not registered
+        response = super().ReadResource(request)
+        state = self.resources[response.urn].state
+        self.registered.append(
+            Registered(response.urn, request.type, request.name, request.parent, state)
+        )
+        return response
+
     def RegisterResourceOutputs(self, request):
         entry = self._by_urn.get(request.urn)
         if entry is not None:

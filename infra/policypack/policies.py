@@ -21,7 +21,7 @@ from pulumi_policy import (
 
 from infra.design import compile_design
 from infra.errors import InputError
-from infra.policy import RULES, Violation, check_design
+from infra.policy import RULES, Violation
 from infra.spec import ClusterSpec, parse_spec
 
 PACK_NAME = "supercluster"
@@ -33,7 +33,7 @@ MAX_REPORTED = 20  # a broken memphis design can yield 300,000 reach violations
 class PolicyDef:
     name: str
     description: str
-    rules: tuple[str, ...]
+    rules: tuple[str, ...]  # keys of infra.policy.RULES
     severity: str  # which violations of those rules it reports: "error" | "warning"
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY
 
@@ -83,13 +83,15 @@ POLICIES = (
 
 
 @lru_cache(maxsize=2)
-def _violations(spec_json: str, stack: str) -> tuple[Violation, ...]:
+def _violations(spec_json: str, stack: str) -> dict[str, tuple[Violation, ...]]:
     spec = ClusterSpec.model_validate_json(spec_json)
-    return tuple(check_design(compile_design(spec, stack=stack)))
+    design = compile_design(spec, stack=stack)
+    return {key: tuple(sorted(rule(design))) for key, rule in RULES.items()}
 
 
-def site_violations(props: dict) -> tuple[Violation, ...]:
-    """All violations of the design a Site resource's spec compiles to."""
+def site_violations(props: dict) -> dict[str, tuple[Violation, ...]]:
+    """rule id (a key of infra.policy.RULES) -> its violations, for the design a Site
+    resource's spec compiles to (compiled once per process for all policies)."""
     spec = parse_spec(props["spec"])
     return _violations(spec.model_dump_json(), str(props.get("stack", "")))
 
@@ -101,10 +103,9 @@ def make_validator(
         if args.resource_type != SITE_TYPE:
             return
         try:
+            by_rule = site_violations(dict(args.props))
             found = [
-                v
-                for v in site_violations(dict(args.props))
-                if v.rule in policy.rules and v.severity == policy.severity
+                v for key in policy.rules for v in by_rule[key] if v.severity == policy.severity
             ]
         except InputError as exc:
             for line in exc.problems:

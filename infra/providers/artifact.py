@@ -149,7 +149,7 @@ class ArtifactProvider(ResourceProvider):
         Path(id_).unlink(missing_ok=True)
 
 
-class Artifact(Resource, module="/artifact", name="Artifact"):
+class Artifact(Resource, module="artifact", name="Artifact"):
     """A generated file. Outputs: path, sha256, bytes."""
 
     path: pulumi.Output[str]
