@@ -11,6 +11,8 @@ other people's processes too.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import sys
 import tempfile
@@ -26,12 +28,15 @@ from infra.pulumi_mocks import MockRun, run_site, run_stack  # noqa: E402
 from infra.stacks import RESOURCE_BUDGET  # noqa: E402
 
 TARGET_S = 20.0
+# What the engine adds to each stack's state beyond the program's resources: the
+# pulumi:pulumi:Stack and the default provider of the dynamic resources.
+ENGINE_EXTRA = 2
 
 
 def row(run: MockRun) -> str:
     kinds = run.counts()
     top = ", ".join(f"{t.split(':')[-1]} {n}" for t, n in kinds.most_common(3))
-    ok = "ok" if len(run.resources) <= RESOURCE_BUDGET else "OVER BUDGET"
+    ok = "ok" if len(run.resources) + ENGINE_EXTRA <= RESOURCE_BUDGET else "OVER BUDGET"
     return (
         f"{run.stack:16} {run.plan.layer:6} {len(run.resources):6,} resources "
         f"{run.seconds:6.2f} s  {ok:11} ({top})"
@@ -39,23 +44,25 @@ def row(run: MockRun) -> str:
 
 
 def main() -> int:
-    print(f"stack            layer  resources (budget {RESOURCE_BUDGET:,})")
+    print(
+        f"stack            layer  resources (budget {RESOURCE_BUDGET:,}; the engine adds "
+        f"{ENGINE_EXTRA} per stack: Stack, dynamic provider)"
+    )
     print(row(run_stack("dev", PROJECT_DIR)))
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(PROJECT_DIR / "Pulumi.yaml", Path(tmp) / "Pulumi.yaml")
-        cli(
-            [
-                "init",
-                "--preset",
-                "superpod",
-                "--sus",
-                "4",
-                "--stack",
-                "superpod4",
-                "--project-dir",
-                tmp,
-            ]
-        )
+        argv = [
+            "init",
+            "--preset",
+            "superpod",
+            "--sus",
+            "4",
+            "--stack",
+            "superpod4",
+            "--project-dir",
+        ]
+        with contextlib.redirect_stdout(io.StringIO()):  # init prints the file it wrote
+            cli([*argv, tmp])
         print(row(run_stack("superpod4", Path(tmp))))
 
     program._design.cache_clear()  # memphis from cold: its design compiled in the timing
@@ -70,7 +77,7 @@ def main() -> int:
         f"(largest stack {worst:,}), registered under mocks in {wall:.1f} s wall / "
         f"{cpu:.1f} s CPU (target {TARGET_S:.0f} s)"
     )
-    return 0 if worst <= RESOURCE_BUDGET else 1
+    return 0 if worst + ENGINE_EXTRA <= RESOURCE_BUDGET else 1
 
 
 if __name__ == "__main__":
