@@ -22,8 +22,7 @@ from infra.errors import InputError
 
 # [port] "peer node id"[peer port](peer port guid, HCAs only) ... # "peer desc" ... 4xNDR
 PORT_LINE = re.compile(
-    r'\[(\d+)\][^"\n]*"[^"\n]*"\[(\d+)\][^#\n]*#[ \t]*"([^"\n]*)"[^\n]*[ \t](\d+)x(\w+)[ \t]*$',
-    re.MULTILINE,
+    r'\[(\d+)\][^"\n]*"[^"\n]*"\[(\d+)\][^#\n]*#[ \t]*"([^"\n]*)"[^\n]*[ \t](\d+)x(\w+)[ \t]*\n'
 )
 SWITCH_DESC = re.compile(r'#\s*"([^"\n]*)"')
 PortTuple = tuple[str, str, str, str, str]  # (port, peer port, peer desc, width, speed)
@@ -51,10 +50,12 @@ def parse_discovered(text: str) -> Discovered:
         desc = desc_match.group(1)
         node_id = header[quote + 1 : header.find('"', quote + 1)]
         end = text.find("\n\n", eol)
-        end = len(text) if end == -1 else end
+        if end == -1:  # last record: make sure its last line ends with a newline
+            text += "\n"
+            end = len(text) - 1
         if desc in found.switches:  # two switches answering to one name: keep both apart
             desc = f"{desc} (duplicate {node_id})"
-        found.switches[desc] = findall(text, eol, end)
+        found.switches[desc] = findall(text, eol, end + 1)  # + the last line's newline
         found.switch_ids[desc] = node_id
         pos = text.find("\nSwitch", end)
     return found
