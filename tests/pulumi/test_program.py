@@ -180,3 +180,12 @@ def test_superpod_4su_tree(superpod: MockRun) -> None:
         assert len(superpod.parent_of(su).name) and superpod.parent_of(su).type == HALL
     assert len(superpod.outputs["inventory"]["hosts"]) == s["nodes"]
     assert sum(counts.values()) < 1500
+
+
+def test_names_are_stable_across_runs(dev: MockRun, tmp_path, project_dir) -> None:
+    again = run_stack("dev", _project(tmp_path, project_dir, "dev"))
+    assert sorted(r.urn for r in again.resources) == sorted(r.urn for r in dev.resources)
+    assert (
+        again.outputs["artifacts"]["p0/cabling"]["sha256"]
+        == (dev.outputs["artifacts"]["p0/cabling"]["sha256"])
+    )
