@@ -1,8 +1,18 @@
 """Pulumi entry point (Pulumi.yaml `main: infra/`): config -> spec -> design -> components.
 The body lives in infra/program.py so tests can run it under Pulumi's mocks."""
 
-from infra.errors import InputError
-from infra.program import main
+import sys
+from pathlib import Path
+
+# Pulumi runs this directory as a script, which puts infra/ itself first on sys.path and
+# would make its modules (errors, spec, policy...) importable as top-level names. Import
+# the package from the project root instead.
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))
+
+from infra.errors import InputError  # noqa: E402
+from infra.program import main  # noqa: E402
 
 try:
     main()

@@ -10,6 +10,7 @@ A hall stack's StackReference answers with the outputs of a site run given to th
 from __future__ import annotations
 
 import json
+import runpy
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ def run_stack(
     extra_config: dict[str, Any] | None = None,
     secret_keys: tuple[str, ...] = (),
     stack_outputs: dict[str, dict[str, Any]] | None = None,
+    as_entry_point: bool = False,
 ) -> MockRun:
     """Run the program for `stack` (config from Pulumi.<stack>.yaml plus extra_config)."""
     config = {**read_stack_config_any(stack, project_dir), **(extra_config or {})}
@@ -145,7 +147,14 @@ def run_stack(
     result: dict[str, Any] = {}
 
     async def body() -> None:
-        result["plan"] = program.run(stack, program.Settings.from_pulumi_config(), project_dir)
+        if as_entry_point:
+            # Exactly what the Pulumi CLI runs: infra/__main__.py (it reads the stack's
+            # Pulumi.<stack>.yaml relative to the package, not project_dir).
+            runpy.run_path(str(Path(program.__file__).parent), run_name="__main__")
+            result["plan"] = None
+        else:
+            settings = program.Settings.from_pulumi_config()
+            result["plan"] = program.run(stack, settings, project_dir)
         root = pulumi_settings.get_root_resource()
         outs, secret = {}, set()
         for key, value in root.outputs.items():

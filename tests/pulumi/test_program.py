@@ -189,3 +189,10 @@ def test_names_are_stable_across_runs(dev: MockRun, tmp_path, project_dir) -> No
         again.outputs["artifacts"]["p0/cabling"]["sha256"]
         == (dev.outputs["artifacts"]["p0/cabling"]["sha256"])
     )
+
+
+def test_entry_point_runs_the_same_program(dev: MockRun, project_dir) -> None:
+    """infra/__main__.py, as the Pulumi CLI runs it, registers the same resources."""
+    run = run_stack("dev", project_dir, as_entry_point=True)
+    assert sorted(r.urn for r in run.resources) == sorted(r.urn for r in dev.resources)
+    assert run.outputs["layer"] == "all"
