@@ -98,8 +98,10 @@ def render_plane(
     fabric: PlaneFabric,
     paths: OpenSmPaths | None = None,
     guids: GuidSource | None = None,
+    qos: bool = True,
 ) -> dict[str, str]:
-    """File name -> content for one subnet."""
+    """File name -> content for one subnet. `qos=False` leaves OpenSM's QoS off (the
+    SL2VL/VL arbitration programming dominates sweep time: see docs/fabric.md)."""
     paths = paths or OpenSmPaths()
     guids = guids or GuidSource()
     plane = next(p for p in design.planes if p.name == fabric.name)
@@ -117,6 +119,7 @@ def render_plane(
             sm_priority=15,
             paths=paths,
             qos=QOS,
+            qos_enabled=qos,
         ),
         "root_guids.conf": env.get_template("guids.j2").render(
             guids=[hex_guid(guids.switch(s)) for s in fabric.roots]

@@ -177,6 +177,7 @@ def simulate_plane(
     seed: int = 0,
     timeout_s: float = 300.0,
     keep_dir: Path | None = None,
+    qos: bool = True,
 ) -> SimResult:
     fabric = plane_fabric(design, plane)
     faulted = inject(fabric, faults, seed) if faults else None
@@ -195,7 +196,7 @@ def simulate_plane(
     state = Path(tempfile.mkdtemp(prefix=f"supercluster-fabric-{plane}-"))
     try:
         paths = OpenSmPaths.under(state)
-        for name, text in render_plane(design, fabric, paths).items():
+        for name, text in render_plane(design, fabric, paths, qos=qos).items():
             (state / name).write_text(text)
         net = state / "ibsim.net"
         net.write_text(
