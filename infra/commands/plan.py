@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from infra.review.pipeline import run_plan
+    from infra.review.pipeline import no_cyclic_gc, run_plan
     from infra.review.render import render_text, write_outputs
 
     plan = run_plan(
@@ -45,6 +45,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     out = args.out or args.project_dir / "out" / args.stack / "review"
     print(render_text(plan.review))
-    for path in write_outputs(plan.review, plan.base, plan.head, out):
+    with no_cyclic_gc():
+        written = write_outputs(plan.review, plan.base, plan.head, out)
+    for path in written:
         print(f"wrote {path}")
     return plan.review.exit_code

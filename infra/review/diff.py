@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from itertools import compress
 from operator import attrgetter
 
 from infra.design.model import Design, Link
@@ -106,24 +107,25 @@ def _name_changes(base: Design | None, head: Design) -> list[NameChanges]:
 
 # A cable is known by its two ports; what it is made of can change under it.
 _ENDS = attrgetter("plane", "tier", "a_dev", "a_port", "b_dev", "b_port")
-_WHAT = attrgetter("medium", "length_m")
+_ALL = attrgetter("plane", "tier", "a_dev", "a_port", "b_dev", "b_port", "medium", "length_m")
 
 
-def _index(design: Design | None) -> dict[tuple, tuple]:
-    """ends -> (medium, length). attrgetter and zip keep this in C: a memphis design
-    holds ~300,000 links and both sides are indexed."""
-    if design is None:
-        return {}
-    return dict(zip(map(_ENDS, design.links), map(_WHAT, design.links), strict=True))
+def _differing(base: Design | None, head: Design) -> tuple[list, list]:
+    """(head links, base links) that are not in the other design, each with its cable
+    number, in plan order. A memphis design holds ~300,000 links: the tuples, the set
+    differences and the picking (compress over membership) all run in C."""
+    head_rows = list(map(_ALL, head.links))
+    base_rows = list(map(_ALL, base.links)) if base else []
+    head_set, base_set = set(head_rows), set(base_rows)  # set - set reuses stored hashes
+    plus, minus = head_set - base_set, base_set - head_set
 
+    def pick(design: Design | None, rows: list, wanted: set) -> list[tuple[int, Link]]:
+        if not wanted or design is None:
+            return []
+        hits = compress(range(len(rows)), map(wanted.__contains__, rows))
+        return [(i + 1, design.links[i]) for i in hits]
 
-def _pick(design: Design, wanted: set[tuple]) -> list[tuple[int, Link]]:
-    """(cable number in the design's plan, link) for the links whose ends are wanted,
-    in plan order."""
-    if not wanted:
-        return []
-    pairs = zip(map(_ENDS, design.links), design.links, strict=True)
-    return [(i, lk) for i, (k, lk) in enumerate(pairs, 1) if k in wanted]
+    return pick(head, head_rows, plus), pick(base, base_rows, minus)
 
 
 def _rows(design: Design, picked: list[tuple[int, Link]]) -> list[dict]:
@@ -138,27 +140,23 @@ def _rows(design: Design, picked: list[tuple[int, Link]]) -> list[dict]:
 
 
 def diff_cabling(base: Design | None, head: Design) -> CablingChanges:
-    old, new = _index(base), _index(head)
-    differ = {k for k, _ in new.items() - old.items()}  # added, or changed under its ends
-    added = {k for k in differ if k not in old}
-    changed = differ - added
-    removed = old.keys() - new.keys()
-    head_links = _pick(head, differ)
-    rows = [
-        {"change": "added", **r}
-        for r in _rows(head, [p for p in head_links if _ENDS(p[1]) in added])
-    ]
+    new, gone = _differing(base, head)
+    was = {_ENDS(lk): lk for _, lk in gone}  # ends that exist on the base side
+    now = {_ENDS(lk) for _, lk in new}
+    added = [p for p in new if _ENDS(p[1]) not in was]
+    changed = [p for p in new if _ENDS(p[1]) in was]
+    removed = [p for p in gone if _ENDS(p[1]) not in now]
+    rows = [{"change": "added", **r} for r in _rows(head, added)]
     if base is not None:
-        rows += [{"change": "removed", **r} for r in _rows(base, _pick(base, removed))]
-        moved = [p for p in head_links if _ENDS(p[1]) in changed]
-        for r, (_, lk) in zip(_rows(head, moved), moved, strict=True):
-            was_medium, was_length = old[_ENDS(lk)]
+        rows += [{"change": "removed", **r} for r in _rows(base, removed)]
+        for r, (_, lk) in zip(_rows(head, changed), changed, strict=True):
+            prev = was[_ENDS(lk)]
             rows.append(
                 {
                     "change": "changed",
                     **r,
-                    "was_medium": was_medium or "NONE",
-                    "was_length_m": was_length,
+                    "was_medium": prev.medium or "NONE",
+                    "was_length_m": prev.length_m,
                 }
             )
     return CablingChanges(len(added), len(removed), len(changed), rows)
