@@ -28,7 +28,7 @@ from infra.design.summary import summarize
 from infra.policy import check_design
 from infra.providers.artifact import inline
 from infra.spec import ClusterSpec
-from infra.stacks import NS, StackPlan, resolve
+from infra.stacks import NS, RESOURCE_BUDGET, StackPlan, resolve
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # Pulumi.yaml's `main: infra/`
 
@@ -151,10 +151,39 @@ def _site_reference(plan: StackPlan, my_sha: str) -> pulumi.Output:
     return ref.get_output("spec_sha256").apply(check)
 
 
+def resource_count(plan: StackPlan, ix: DesignIndex, manage_bmcs: bool = False) -> int:
+    """How many resources the program registers for this plan (the engine adds the Stack
+    and the dynamic provider): checked against the budget before registering anything."""
+    d = ix.design
+    n = 1  # Site
+    if plan.has_site:
+        tiers = {(s.plane, s.tier) for s in d.switches}
+        n += 2 + len(d.power.phases)  # power plant + phases, cooling plant
+        n += sum(4 for _ in d.planes) + len(tiers)  # plane, SM, 2 artifacts; switch tiers
+    else:
+        n += 1  # StackReference to the site stack
+    for hall in plan.halls:
+        racks = ix.racks_by_hall[hall]
+        n += 3 + len(ix.sus_by_hall[hall]) + len(racks)  # hall, feed, loop, SUs, racks
+        if manage_bmcs:
+            n += sum(1 for r in racks if ix.nodes_by_rack.get(r.name))
+    return n + (1 if plan.halls else 0)  # the inventory artifact
+
+
+def _check_budget(plan: StackPlan, count: int) -> None:
+    if count + 2 > RESOURCE_BUDGET:
+        pulumi.log.warn(
+            f"stack {plan.stack} registers {count:,} resources, over the {RESOURCE_BUDGET:,} "
+            "a stack should hold: split it into a site stack and hall stacks "
+            "(supercluster:specStack / supercluster:layer, see docs/pulumi.md)"
+        )
+
+
 def run(stack: str, settings: Settings, project_dir: Path = PROJECT_DIR) -> StackPlan:
     plan = resolve(stack, project_dir, settings.config)
     design, violations = design_for(plan.spec, plan.spec_stack)
     ix = DesignIndex.build(design)
+    _check_budget(plan, resource_count(plan, ix, settings.manage_bmcs))
     sha = spec_sha256(plan.spec)
     out_dir = Path(settings.artifacts_dir or project_dir / "artifacts" / stack).resolve()
     site = Site(

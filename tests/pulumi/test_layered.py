@@ -103,3 +103,21 @@ def test_bad_layer_files_are_one_line_errors(tmp_path, project_dir) -> None:
     _hall_file(tmp, "y", "nope", "hall1")
     with pytest.raises(InputError, match="no such stack file"):
         load_plan("y", tmp)
+
+
+def test_resource_count_matches_what_registers(memphis: list[MockRun], project_dir) -> None:
+    from infra.components.index import DesignIndex
+    from infra.program import design_for, resource_count
+
+    for run in memphis:
+        design, _ = design_for(run.plan.spec, run.plan.spec_stack)
+        assert resource_count(run.plan, DesignIndex.build(design)) == len(run.resources)
+
+
+def test_over_budget_stack_warns(tmp_path, project_dir, monkeypatch, caplog) -> None:
+    import infra.program
+
+    monkeypatch.setattr(infra.program, "RESOURCE_BUDGET", 10)
+    with caplog.at_level("WARNING"):
+        run_stack("dev", _tmp_project(tmp_path, project_dir))
+    assert any("over the 10 a stack should hold" in r.getMessage() for r in caplog.records)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main as cli
+from infra.components.index import DesignIndex
 from infra.design import compile_design
+from infra.program import design_for, resource_count
 from infra.pulumi_mocks import MockRun, run_stack
 from infra.spec import load_spec
 
@@ -149,6 +151,8 @@ def test_manage_bmcs_adds_one_bmc_rack_per_compute_rack(tmp_path, project_dir) -
         },
         secret_keys=("supercluster:bmcPassword",),
     )
+    design, _ = design_for(run.plan.spec, "dev")
+    assert resource_count(run.plan, DesignIndex.build(design), True) == len(run.resources)
     bmcs = [r for r in run.resources if r.name.endswith("-bmcs")]
     compute = [r for r in run.of_type(RACK) if r.outputs["kind"] == "compute"]
     assert len(bmcs) == len(compute) == 4
@@ -180,6 +184,8 @@ def test_superpod_4su_tree(superpod: MockRun) -> None:
         assert len(superpod.parent_of(su).name) and superpod.parent_of(su).type == HALL
     assert len(superpod.outputs["inventory"]["hosts"]) == s["nodes"]
     assert sum(counts.values()) < 1500
+    design, _ = design_for(superpod.plan.spec, "sp4")
+    assert resource_count(superpod.plan, DesignIndex.build(design)) == len(superpod.resources)
 
 
 def test_names_are_stable_across_runs(dev: MockRun, tmp_path, project_dir) -> None:
