@@ -164,7 +164,7 @@ def diff_cabling(base: Design | None, head: Design) -> CablingChanges:
 
 def _power(d: Design | None) -> dict[str, float]:
     if d is None:
-        return dict.fromkeys(POWER, 0.0)
+        return dict.fromkeys(POWER, 0)
     p = d.power
     feed = [r.nameplate_kw / r.feed_capacity_kw * 100 for r in p.racks if r.feed_capacity_kw]
     return {
@@ -193,7 +193,7 @@ POWER = (
 
 def _cooling(d: Design | None) -> dict[str, float]:
     if d is None:
-        return dict.fromkeys(COOLING, 0.0)
+        return dict.fromkeys(COOLING, 0)
     c = d.cooling
     loads = [x.load_kw / x.capacity_kw * 100 for x in c.cdus if x.capacity_kw]
     return {

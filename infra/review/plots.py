@@ -21,6 +21,7 @@ FLOOR_HEIGHT_PX = 420
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 BEFORE, IT, OVERHEAD = "#b8c4d6", "#2b5d9b", "#8fb3e0"
 CONTRACT, SUPPLY = "#c0392b", "#e67e22"
+MEDIA_COLOURS = ("#1b9e77", "#7570b3", "#66a61e", "#e6ab02", "#a6761d", "#e7298a", "#666")
 
 
 def _f(x: float) -> str:
@@ -53,7 +54,9 @@ def _svg(name: str, width: float, height: float, body: list[str], label: str) ->
     return (
         f'<svg class="plot" data-plot="{name}" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {_f(width)} {_f(height)}" width="{_f(width)}" height="{_f(height)}" '
-        f'role="img" aria-label="{escape(label)}">' + "".join(body) + "</svg>"
+        f'role="img" aria-label="{escape(label)}" font-family="system-ui, sans-serif">'
+        + "".join(body)
+        + "</svg>"
     )
 
 
@@ -89,7 +92,8 @@ def floor_plans(base: Design | None, head: Design) -> list[tuple[str, str]]:
     for r in old.values():
         if r.name not in new_names:
             gone[r.hall].append(r)
-    return [(h, _floor(h, racks, gone.get(h, []), kw, was, top)) for h, racks in by_hall.items()]
+    halls = list(by_hall) + [h for h in gone if h not in by_hall]  # removed halls last
+    return [(h, _floor(h, by_hall.get(h, []), gone.get(h, []), kw, was, top)) for h in halls]
 
 
 MARKS = {
@@ -227,7 +231,9 @@ def fabric_tiers(review: Review) -> str:
     ]
     body = [_text(10, 16, "fabric tiers: switches and cables (before -> after)", 12)]
     y = 30.0
-    media_colours = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#999")
+    media = sorted({m for tier in cables.values() for m in tier}, key=_medium_order)
+    colour = {m: MEDIA_COLOURS[i % len(MEDIA_COLOURS)] for i, m in enumerate(media)}
+    colour["NONE"] = CONTRACT  # cables nothing reaches stand out
     for tier, link_tier in layers:
         b, a = sw.get(tier, [0, 0])
         body.append(
@@ -236,20 +242,18 @@ def fabric_tiers(review: Review) -> str:
             + _text(20, y + 19, f"{tier}: {b:,.0f} -> {a:,.0f} switches ({a - b:+,.0f})", 11)
         )
         y += 36
-        media = cables.get(link_tier, {})
-        total = sum(v[1] for v in media.values()) or 1
+        here = sorted(cables.get(link_tier, {}).items(), key=lambda kv: _medium_order(kv[0]))
+        total = sum(a for _, (_, a) in here) or 1
         x = 260.0
-        for k, (medium, (mb, ma)) in enumerate(sorted(media.items())):
+        for medium, (mb, ma) in here:
             w = 300 * ma / total
             body.append(
                 f'<rect class="cables" x="{_f(x)}" y="{_f(y - 30)}" width="{_f(max(w, 1))}" '
-                f'height="14" fill="{media_colours[k % len(media_colours)]}">'
+                f'height="14" fill="{colour[medium]}">'
                 f"<title>{link_tier} {medium}: {mb:,.0f} -> {ma:,.0f}</title></rect>"
             )
             x += w
-        labels = ", ".join(
-            f"{m} {v[1]:,.0f} ({v[1] - v[0]:+,.0f})" for m, v in sorted(media.items())
-        )
+        labels = ", ".join(f"{m} {a:,.0f} ({a - b:+,.0f})" for m, (b, a) in here)
         body.append(_text(260, y - 4, f"{link_tier}: {labels or 'none'}", 10))
         y += 4
     nb, na = (nodes.before, nodes.after) if nodes else (0, 0)
@@ -258,7 +262,20 @@ def fabric_tiers(review: Review) -> str:
         f'rx="4" fill="#f7f3ee" stroke="#556"/>'
         + _text(20, y + 19, f"nodes: {nb:,.0f} -> {na:,.0f} ({na - nb:+,.0f})", 11)
     )
+    x = 260.0
+    for m in media:
+        body.append(
+            f'<rect x="{_f(x)}" y="{_f(y + 10)}" width="10" height="10" fill="{colour[m]}"/>'
+        )
+        body.append(_text(x + 14, y + 19, m, 10))
+        x += 24 + 7 * len(m)
     return _svg("fabric-tiers", 760, y + 40, body, "fabric tiers")
+
+
+def _medium_order(medium: str) -> tuple[int, str]:
+    """Catalog order (cheapest, shortest reach first); unknown media and NONE last."""
+    order = ("dac", "acc", "sr4", "dr4", "2xdr4", "fr4")
+    return (order.index(medium) if medium in order else len(order), medium)
 
 
 CDU_BINS = ("0-50%", "50-60%", "60-70%", "70-80%", "80-90%", "90-100%", ">100%")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.review.helpers import STACK, base_spec
 
 
@@ -317,3 +319,46 @@ def test_project_in_a_subdirectory_of_the_repository(tmp_path, capsys):
     assert run.rc == 0
     assert run.json["base_present"] is True
     assert run.delta("inventory", "scalable units") == 1
+
+
+def test_remove_a_row(repo, capsys):
+    spec = base_spec()
+    _add_row(spec)
+    repo.write(spec)
+    repo.commit()
+    repo.write(base_spec())
+    run = repo.plan(capsys)
+    assert run.rc == 0
+    assert run.delta("inventory", "scalable units") == -1
+    assert run.delta("inventory", "GPUs") == -256
+    names = {n["kind"]: n for n in run.json["names"]}
+    assert names["scalable units"] == {"kind": "scalable units", "added": [], "removed": ["su002"]}
+    assert "hall1-r02-01" in names["racks"]["removed"]
+    assert run.json["cabling"]["removed"] >= 256
+    removed = [r for r in run.json["cabling"]["rows"] if r["change"] == "removed"]
+    assert {r["a_rack"] for r in removed if r["tier"] == "node_leaf"} == {
+        f"hall1-r02-{k:02d}" for k in range(1, 5)
+    }
+    html = (run.out / "review.html").read_text()
+    assert html.count("(removed)</title>") == 5  # 4 compute racks and their leaf rack, dashed
+    assert "| GPUs | 512 | 256 | -256 |" in run.md
+
+
+def test_outputs_are_replaced_all_or_none(repo, capsys, monkeypatch):
+    repo.write(base_spec())
+    repo.commit()
+    first = repo.plan(capsys)
+    before = {p.name: p.read_bytes() for p in first.out.iterdir()}
+    spec = base_spec()
+    _add_row(spec)
+    repo.write(spec)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("render failed")
+
+    # A renderer failing half-way (after review.md is rendered) must leave every old
+    # file as it was, and no temp file behind.
+    monkeypatch.setattr("infra.review.render.render_html", broken)
+    with pytest.raises(RuntimeError):
+        repo.plan(capsys)
+    assert {p.name: p.read_bytes() for p in first.out.iterdir()} == before
