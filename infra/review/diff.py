@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter
 
@@ -110,12 +111,18 @@ _ENDS = attrgetter("plane", "tier", "a_dev", "a_port", "b_dev", "b_port")
 _ALL = attrgetter("plane", "tier", "a_dev", "a_port", "b_dev", "b_port", "medium", "length_m")
 
 
+def _whole(links: tuple[Link, ...]) -> Sequence[tuple]:
+    """Each link as one hashable tuple of all its fields: the links themselves when Link
+    is a tuple (a NamedTuple), else built with attrgetter."""
+    return links if issubclass(Link, tuple) else list(map(_ALL, links))
+
+
 def _differing(base: Design | None, head: Design) -> tuple[list, list]:
     """(head links, base links) that are not in the other design, each with its cable
     number, in plan order. A memphis design holds ~300,000 links: the tuples, the set
     differences and the picking (compress over membership) all run in C."""
-    head_rows = list(map(_ALL, head.links))
-    base_rows = list(map(_ALL, base.links)) if base else []
+    head_rows = _whole(head.links)
+    base_rows = _whole(base.links) if base else []
     head_set, base_set = set(head_rows), set(base_rows)  # set - set reuses stored hashes
     plus, minus = head_set - base_set, base_set - head_set
 
