@@ -362,3 +362,21 @@ def test_outputs_are_replaced_all_or_none(repo, capsys, monkeypatch):
     with pytest.raises(RuntimeError):
         repo.plan(capsys)
     assert {p.name: p.read_bytes() for p in first.out.iterdir()} == before
+
+
+def test_superpod_preset_grows_by_one_su(repo, capsys):
+    """A DGX SuperPOD-style stack from `supercluster init`, grown from 4 to 5 SUs."""
+    from infra.cli import main
+
+    init = ["init", "--preset", "superpod", "--stack", STACK, "--project-dir", str(repo.root)]
+    assert main([*init, "--sus", "4"]) == 0
+    repo.commit("4 SUs")
+    assert main([*init, "--sus", "5", "--force"]) == 0
+    capsys.readouterr()
+    run = repo.plan(capsys)
+    assert run.rc == 0
+    assert run.delta("inventory", "scalable units") == 1
+    assert run.delta("inventory", "leaf switches") == 8
+    assert run.delta("inventory", "GPUs") >= 256  # 32 nodes (and the UFM slot: 1-4 SUs only)
+    assert run.json["cabling"]["added"] > 256
+    assert "su005" in run.md
