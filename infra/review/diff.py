@@ -18,8 +18,6 @@ from infra.export import cabling_rows
 from infra.policy import Violation
 from infra.review.model import CablingChanges, Delta, HallRow, NameChanges, PhaseRow, Review
 
-TIERS = ("leaf", "spine", "core")
-LINK_TIERS = ("node_leaf", "leaf_spine", "spine_core")
 FEED_WARN_PCT = 80.0  # a feed loaded past this leaves little room for a failed twin
 
 
