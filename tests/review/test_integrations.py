@@ -6,6 +6,8 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from infra.design import compile_design
 from infra.review.integrations import config_check, summarize_check
 from infra.spec import parse_spec
@@ -49,3 +51,23 @@ def test_config_check_without_inventory_says_so(tmp_path: Path):
     out = config_check("review", tmp_path, _design())
     assert out["status"] == "unavailable"
     assert "Ansible check mode was not run" in out["summary"]
+
+
+@pytest.mark.integration
+def test_config_check_runs_ansible_check_mode_and_counts_unreachable(tmp_path: Path, project_dir):
+    """The real configure runner (ansible-runner, site.yml in check mode) against an
+    inventory whose one host refuses connections: reported, not fatal."""
+    project = tmp_path / "project"
+    (project / "inventory" / "review").mkdir(parents=True)
+    for part in ("playbooks", "ansible.cfg", "inventory/common.yml", "inventory/group_vars"):
+        (project / part).symlink_to(project_dir / part)
+    (project / "inventory" / "review" / "hosts.yml").write_text(
+        "all:\n  children:\n    gpu_nodes:\n      hosts:\n        hall1-su001-n01:\n"
+        "          ansible_host: 127.0.9.250\n          ansible_port: 1\n"
+        "          node_su: su001\n"
+    )
+    out = config_check("review", project, _design())
+    assert out["status"] == "unreachable", out
+    assert "1 unreachable" in out["summary"]
+    assert any(d.startswith("unreachable hall1-su001-n01:") for d in out["details"])
+    assert (project / "artifacts" / "plan" / "review").is_dir()  # the run's events
