@@ -167,6 +167,16 @@ class Progress:
         return True
 
 
+def _chain(progress: Progress, hook: Callable[[dict], None] | None) -> Callable[[dict], bool]:
+    def handle(event: dict) -> bool:
+        progress(event)
+        if hook is not None:
+            hook(event)
+        return True
+
+    return handle
+
+
 def _reason(res: dict) -> str:
     msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
     if isinstance(msg, list):
@@ -205,6 +215,7 @@ def run(
     ansible_cfg: Path | None = None,
     out: TextIO | None = sys.stdout,
     ident: str | None = None,
+    on_event: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Run one playbook against a generated inventory; see the module docstring."""
     import ansible_runner
@@ -228,6 +239,7 @@ def run(
     artifacts_dir = Path(artifacts_dir or project_dir / "artifacts" / "configure").resolve()
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     ident = ident or time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    (artifacts_dir / ident).mkdir(parents=True)
     cmdline = " ".join(a for a, on in (("--check", check), ("--diff", diff)) if on)
     env = {
         "ANSIBLE_CONFIG": str(ansible_cfg or project_dir / "ansible.cfg"),
@@ -249,7 +261,10 @@ def run(
         )
     started = time.monotonic()
     runner = ansible_runner.run(
-        private_data_dir=str(artifacts_dir),
+        # One private data dir per run: ansible-runner reads env/cmdline and env/extravars
+        # from it when an argument is absent, so a shared one would leak --check into the
+        # next run.
+        private_data_dir=str(artifacts_dir / ident),
         artifact_dir=str(artifacts_dir),
         ident=ident,
         playbook=str(project_dir / "playbooks" / f"{playbook}.yml"),
@@ -259,7 +274,7 @@ def run(
         extravars=dict(vars_),
         cmdline=cmdline or None,
         envvars=env,
-        event_handler=progress,
+        event_handler=_chain(progress, on_event),
         quiet=True,
     )
     result = RunResult(

@@ -85,9 +85,12 @@ def driver_packages(version: str, branch: str) -> list[Package]:
 
 
 def default_packages() -> list[Package]:
-    """Two driver releases (so a pin really chooses), NCCL, nccl-tests and DCGM."""
-    pkgs = driver_packages("550.54.15", "550") + driver_packages("550.90.07", "550")
-    for nccl in ("2.20.5", "2.21.5"):
+    """Driver and NCCL releases older and newer than the pins (so a pin really chooses:
+    apt alone would take the newest), nccl-tests and DCGM."""
+    pkgs = [
+        p for v in ("550.54.15", "550.90.07", "550.127.05") for p in driver_packages(v, "550")
+    ]
+    for nccl in ("2.20.5", "2.21.5", "2.23.4"):
         rev = f"{nccl}-1+cuda12.4"
         pkgs += [
             Package("libnccl2", rev),

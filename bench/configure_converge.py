@@ -1,0 +1,75 @@
+"""Converge a simulated fleet with the project's ansible.cfg and with Ansible's stock
+settings, side by side: `supercluster configure`'s site playbook from fresh nodes each
+time, plus the idempotent re-run with the project's settings.
+
+    .venv/bin/python bench/configure_converge.py [--nodes 32]
+
+Needs root (the simulated fleet). Nodes on 127.0.10.65-126 (the Ansible tests' range),
+the stand-in vendor repository on 127.0.10.254. Target: project settings >= 3x faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ansible")]
+
+from siteutil import running_site  # noqa: E402
+
+NETWORK = "127.0.10.64/26"
+
+
+def converge(tmp: Path, nodes: int, label: str, ansible_cfg: Path | None) -> tuple[float, float]:
+    """(converge seconds, idempotent re-run seconds) on a fresh fleet."""
+    with running_site(tmp / label, nodes, NETWORK) as site:
+        started = time.monotonic()
+        first = site.run(ansible_cfg=ansible_cfg, out=None)
+        converge_s = time.monotonic() - started
+        assert first.rc == 0, f"{label}: converge failed: {first.failed} {first.unreachable}"
+        started = time.monotonic()
+        again = site.run(ansible_cfg=ansible_cfg, out=None)
+        rerun_s = time.monotonic() - started
+        assert again.rc == 0 and not again.changed_hosts, f"{label}: re-run changed hosts"
+        return converge_s, rerun_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sc-bench-", dir="/var/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        stock_cfg = tmp / "stock.cfg"
+        stock_cfg.write_text("# Ansible's stock settings: an empty configuration file.\n")
+        project_s, project_rerun_s = converge(tmp, args.nodes, "project", ROOT / "ansible.cfg")
+        stock_s, stock_rerun_s = converge(tmp, args.nodes, "stock", stock_cfg)
+    ratio = stock_s / project_s
+    print(f"configure converge, {args.nodes} simulated nodes (site.yml, fresh nodes each)")
+    print(f"  {'settings':10} {'converge':>10} {'re-run':>10}")
+    print(f"  {'stock':10} {stock_s:>9.1f}s {stock_rerun_s:>9.1f}s")
+    print(f"  {'project':10} {project_s:>9.1f}s {project_rerun_s:>9.1f}s")
+    print(f"  speed-up: {ratio:.2f}x converge, {stock_rerun_s / project_rerun_s:.2f}x re-run")
+    print(f"  target >= 3x: {'met' if ratio >= 3 else 'NOT met'}")
+    print(
+        json.dumps(
+            {
+                "nodes": args.nodes,
+                "stock_converge_s": round(stock_s, 1),
+                "project_converge_s": round(project_s, 1),
+                "stock_rerun_s": round(stock_rerun_s, 1),
+                "project_rerun_s": round(project_rerun_s, 1),
+                "ratio": round(ratio, 2),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

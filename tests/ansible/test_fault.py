@@ -1,0 +1,101 @@
+"""A node's sshd dies in the middle of a run: the others complete, that node is reported
+unreachable with its reason and lands in the retry list, and a retry limited to it
+converges once the node is back.
+
+Fresh 3-node site on 127.0.10.17-19. Unreachable hosts count as failed for
+max_fail_percentage; one node of three is 33%, so the run allows 50% here (a site's batch
+is a scalable unit of 32 nodes, where 10% tolerates three)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from siteutil import running_site
+
+from infra.sim import fleet as sim_fleet
+
+pytestmark = pytest.mark.integration
+
+VICTIM = "node02"
+TOLERANT = {"supercluster_serial": "100%", "supercluster_max_fail_percentage": 50}
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+def kill_sshd(fleet, name: str) -> None:
+    """SIGKILL the node's sshd: it is PID 1 of the node's namespace, so the node goes with it
+    (processes and mounts); its overlay upper dir stays on disk, like a crashed host's disk."""
+    unshare = fleet.nodes()[name]["pid"]
+    for pid in _children(unshare):
+        os.kill(pid, signal.SIGKILL)
+
+
+def restart(fleet, name: str) -> None:
+    """Boot the node again on the same disk (its upper dir) and host key.
+    Uses the fleet's launcher: infra.sim.fleet has no public single-node restart yet."""
+    with open(fleet.manifest) as fh:
+        manifest = json.load(fh)
+    old = manifest["nodes"][name]["pid"]
+    deadline = time.monotonic() + 10
+    while sim_fleet._alive(old) and time.monotonic() < deadline:
+        sim_fleet._reap(old)
+        time.sleep(0.05)
+    manifest["nodes"][name]["pid"] = fleet._launch(name)
+    fleet.manifest.write_text(json.dumps(manifest))
+    ip = manifest["nodes"][name]["ip"]
+    assert not sim_fleet._wait_for_ssh([(name, ip)], 30.0), f"{name} did not come back"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with running_site(tmp_path_factory.mktemp("fault"), 3, "127.0.10.16/28") as s:
+        yield s
+
+
+def test_sshd_killed_mid_run_then_retry_converges(site):
+    killed = threading.Event()
+
+    def on_event(event: dict) -> None:
+        # Kill once the run is well under way: at the first task of the RDMA play.
+        data = event.get("event_data", {})
+        if (
+            not killed.is_set()
+            and event.get("event") == "playbook_on_task_start"
+            and data.get("role") == "rdma"
+        ):
+            kill_sshd(site.fleet, VICTIM)
+            killed.set()
+
+    result = site.run(extravars=TOLERANT, on_event=on_event, out=None)
+    assert killed.is_set()
+    assert result.rc != 0
+    assert set(result.unreachable) == {VICTIM}, (result.unreachable, result.failed)
+    assert result.failed == {}
+    assert result.unreachable[VICTIM].startswith("rdma : ")
+    for other in ("node01", "node03"):
+        stats = result.stats[other]
+        assert stats["failures"] == 0 and stats["dark"] == 0 and stats["changed"] > 0
+        # Converged to the end of the site playbook (NCCL is its last role).
+        assert "NCCL_IB_HCA==mlx5_0:1" in site.ssh(other, "cat /etc/nccl.conf")
+    assert result.retry_file.read_text() == f"{VICTIM}\n"
+    summary = json.loads((result.artifacts / "summary.json").read_text())
+    assert list(summary["unreachable"]) == [VICTIM]
+    assert any((result.artifacts / "job_events").iterdir())
+
+    restart(site.fleet, VICTIM)
+    retry = site.run(limit=f"@{result.retry_file}", extravars=TOLERANT, out=None)
+    assert retry.rc == 0, (retry.failed, retry.unreachable)
+    assert set(retry.stats) == {VICTIM}
+    assert retry.stats[VICTIM]["changed"] > 0
+    assert "NCCL_IB_HCA==mlx5_0:1" in site.ssh(VICTIM, "cat /etc/nccl.conf")
+    held = site.ssh(VICTIM, "dpkg-query -W -f='${Status}' nvidia-driver")
+    assert held == "hold ok installed"
