@@ -94,8 +94,13 @@ def plan_batches(
     hosts = inv.get_hosts("gpu_nodes")
     if settings["by"] == "all" or not hosts:
         return len(hosts), "100%"
-    key = "node_su" if settings["by"] == "su" else "node_rack"
-    unit_of = {h.name: str(h.vars.get(key, "")) for h in hosts}
+    # Units from group membership (su_*/rack_* groups the generator writes): host_vars
+    # files are read by vars plugins at play time, not by the inventory manager.
+    prefix = f"{settings['by']}_"
+    unit_of = {
+        h.name: next((g.name for g in h.get_groups() if g.name.startswith(prefix)), "")
+        for h in hosts
+    }
     return len(hosts), batch_sizes([h.name for h in hosts], unit_of, settings["canary"])
 
 
