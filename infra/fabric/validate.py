@@ -1,7 +1,10 @@
 """Cabling validation: the discovered fabric (ibnetdiscover output) against the design.
 
-Fast path: per switch, the designed port tuples and the discovered ones are compared as
-sets; a switch whose sets are equal is cabled exactly as designed, at the expected rate.
+Fast path: per switch, the discovered port lines are first checked against the designed
+ones without being parsed (`Discovered.matches`, a few C-level str methods per line); a
+switch that fails the check is parsed and its port tuples compared with the designed ones,
+as a list and then as sets. A switch that passes either is cabled exactly as designed, at
+the expected rate.
 Only the switches that differ ("dirty") are looked at link by link:
 - designed links not seen, and seen links not designed, are paired up: two designed links
   whose far ends are exchanged are one *miswired* (swapped) finding; a designed link whose
@@ -14,13 +17,15 @@ both ends of every cable involved.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from infra.design.model import Design
 from infra.errors import InputError
-from infra.fabric.discovered import Discovered, PortTuple
+from infra.fabric.discovered import CheckBuilder, Discovered, LineChecks, PortTuple
 from infra.fabric.plane import HCA_PORT, End, hca_desc
 
 SPEED_RANK = {
@@ -49,15 +54,35 @@ class Expected:
     per_switch: dict[str, list[PortTuple]]  # in port order, as ibnetdiscover lists them
     plane_of: dict[str, str]  # switch -> plane
     rate: tuple[str, str]
+    checks: dict[str, LineChecks | None] = field(default_factory=dict)  # switch -> fast check
 
 
 _MAX_PORT = 256  # IB port numbers are 8-bit
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The expected index is ~1 million acyclic objects (tuples, strings, lists) made next
+    to a design of ~1 million more: the cyclic collector would walk them all again and
+    again while it is built (~20% of the time). Reference counting still frees them."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def build_expected(design: Design, planes: Iterable[str], rate: str = DESIGN_RATE) -> Expected:
-    """Per switch, the port tuples ibnetdiscover should print, in port order. One pass
-    over the links filling fixed port slots: no sorting, no per-link hashing."""
-    planes = set(planes)
+    """Per switch, the port tuples ibnetdiscover should print, in port order, and the
+    checks that find a switch cabled that way without parsing it. One pass over the links
+    filling fixed port slots: no sorting, no per-link hashing."""
+    with _no_cyclic_gc():
+        return _build_expected(design, set(planes), rate)
+
+
+def _build_expected(design: Design, planes: set[str], rate: str) -> Expected:
     width, speed = rate_t = parse_rate(rate)
     slots: dict[str, list] = {}
     plane_of: dict[str, str] = {}
@@ -68,24 +93,28 @@ def build_expected(design: Design, planes: Iterable[str], rate: str = DESIGN_RAT
     p = _PORT_STR
     one = p[HCA_PORT]
     every_plane = len(planes) == len(design.planes)
+    hcas: list[str] = []
+    add_hca = hcas.append
     for link in design.links:
         if not every_plane and link.plane not in planes:
             continue
         if link.tier == "node_leaf":
             desc = f"{link.a_dev} mlx5_{link.a_port}"
+            add_hca(desc)
             slots[link.b_dev][link.b_port] = (p[link.b_port], one, desc, width, speed)
         else:
             a, ap, b, bp = link.a_dev, link.a_port, link.b_dev, link.b_port
             slots[a][ap] = (p[ap], p[bp], b, width, speed)
             slots[b][bp] = (p[bp], p[ap], a, width, speed)
-    per = {sw: [t for t in s if t is not None] for sw, s in slots.items()}
-    return Expected(per, plane_of, rate_t)
+    per = {sw: list(filter(None, s)) for sw, s in slots.items()}
+    build = CheckBuilder(width, speed, [*slots, *hcas])
+    return Expected(per, plane_of, rate_t, {sw: build(ports) for sw, ports in per.items()})
 
 
 def planes_seen(design: Design, found: Discovered) -> list[str]:
     """The planes a discovered file covers: those with at least one switch in it."""
     plane_of = {s.name: s.plane for s in design.switches}
-    seen = {plane_of[name] for name in found.switches if name in plane_of}
+    seen = {plane_of[name] for name in found.spans if name in plane_of}
     return [p.name for p in design.planes if p.name in seen]
 
 
@@ -146,14 +175,10 @@ def _fmt(link: LinkKey) -> str:
 
 
 def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Finding]:
-    switches = found.switches
-    # List equality first (both in port order); a set compare only where the order differs.
-    dirty: list[str] = [
-        sw
-        for sw, exp in expected.per_switch.items()
-        if switches.get(sw) != exp and (sw not in switches or set(switches[sw]) != set(exp))
+    dirty = [
+        sw for sw, exp in expected.per_switch.items() if not _as_designed(sw, exp, expected, found)
     ]
-    dirty += [sw for sw in found.switches if sw not in expected.per_switch]
+    dirty += [sw for sw in found.spans if sw not in expected.per_switch]
     if not dirty:
         return []
     designed: set[LinkKey] = set()
@@ -161,9 +186,21 @@ def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Fin
     for sw in dirty:
         for port, rport, rdesc, *_ in expected.per_switch.get(sw, ()):
             designed.add(canon((sw, int(port)), (rdesc, int(rport))))
-        for port, rport, rdesc, width, speed in found.switches.get(sw, ()):
+        for port, rport, rdesc, width, speed in found.ports(sw):
             seen[canon((sw, int(port)), (rdesc, int(rport)))] = (width, speed)
     return _classify(designed, seen, expected.rate, locator)
+
+
+def _as_designed(sw: str, exp: list[PortTuple], expected: Expected, found: Discovered) -> bool:
+    """The switch is in the file and cabled as designed: the unparsed line check first,
+    then list equality (both in port order), a set compare only where the order differs."""
+    if sw not in found.spans:
+        return False
+    checks = expected.checks.get(sw)
+    if checks is not None and found.matches(sw, checks):
+        return True
+    got = found.ports(sw)
+    return got == exp or set(got) == set(exp)
 
 
 def _classify(
