@@ -87,9 +87,7 @@ def driver_packages(version: str, branch: str) -> list[Package]:
 def default_packages() -> list[Package]:
     """Driver and NCCL releases older and newer than the pins (so a pin really chooses:
     apt alone would take the newest), nccl-tests and DCGM."""
-    pkgs = [
-        p for v in ("550.54.15", "550.90.07", "550.127.05") for p in driver_packages(v, "550")
-    ]
+    pkgs = [p for v in ("550.54.15", "550.90.07", "550.127.05") for p in driver_packages(v, "550")]
     for nccl in ("2.20.5", "2.21.5", "2.23.4"):
         rev = f"{nccl}-1+cuda12.4"
         pkgs += [
@@ -185,3 +183,27 @@ def serve(directory: Path, host: str, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the repository and serve it until interrupted, for a manual sim run:
+    python -m infra.sim.testrepo DIR --host 127.0.10.254 --port 8610"""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--host", default="127.0.10.254")
+    parser.add_argument("--port", type=int, default=8610)
+    args = parser.parse_args(argv)
+    repo = build(args.dir)
+    with serve(repo, args.host, args.port) as url:
+        print(f"testrepo: serving {repo} at {url} (vendor_repo_url: {url}, suite ./)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

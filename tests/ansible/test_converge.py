@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from siteutil import running_site
 
-from infra.sim.hardware import Hardware
+from infra.sim.hardware import DEFAULT_MODULES, Hardware
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +25,7 @@ ROLES = (
     "dcgm",
     "nccl",
 )
+PEERMEM = "nvidia_peermem"
 ONE_BATCH = {"supercluster_serial": "100%"}
 DRIVER = "550.90.07-1"
 NCCL = "2.21.5-1+cuda12.4"
@@ -35,7 +36,9 @@ def site(tmp_path_factory):
     hardware = {
         "node01": Hardware(),
         "node02": Hardware(),
-        "node03": Hardware(gpus=7, rails_down=(3,)),
+        "node03": Hardware(
+            gpus=7, rails_down=(3,), modules=tuple(m for m in DEFAULT_MODULES if m != PEERMEM)
+        ),
     }
     with running_site(
         tmp_path_factory.mktemp("converge"), 3, "127.0.10.0/28", hardware=hardware
@@ -192,12 +195,14 @@ def test_fabricmanager_refuses_when_the_installed_driver_differs(site, runs):
     assert "installed nvidia-driver 550.90.07-1 differs" in result.failed["node02"]
 
 
-def test_acceptance_names_the_failing_host_and_checks(site, runs):
+def test_acceptance_names_the_failing_host_and_checks(site):
+    # Acceptance probes the hardware (the fixtures) against the design and the pins.
     result = site.run(playbook="acceptance", extravars=ONE_BATCH, out=None)
     assert result.rc != 0
     assert set(result.failed) == {"node03"}, result.failed
     reason = result.failed["node03"]
     assert "node03: gpu count: found 7 (expected 8)" in reason
     assert "node03: rail 3 (mlx5_3): port state Down (expected Active)" in reason
+    assert "node03: peermem: nvidia_peermem is not loaded" in reason
     assert result.stats["node01"]["failures"] == 0
     assert result.stats["node02"]["failures"] == 0

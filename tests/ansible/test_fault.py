@@ -8,6 +8,7 @@ is a scalable unit of 32 nodes, where 10% tolerates three)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 import pytest
 from siteutil import running_site
 
+from infra import configure
 from infra.sim import fleet as sim_fleet
 
 pytestmark = pytest.mark.integration
@@ -78,7 +80,8 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
 
     # The network playbook (RDMA stack, then IPoIB) keeps the test short; site.yml is the
     # same mechanism with more plays.
-    result = site.run(playbook="network", extravars=TOLERANT, on_event=on_event, out=None)
+    live = io.StringIO()
+    result = site.run(playbook="network", extravars=TOLERANT, on_event=on_event, out=live)
     assert killed.is_set()
     assert result.rc != 0
     assert set(result.unreachable) == {VICTIM}, (result.unreachable, result.failed)
@@ -93,6 +96,18 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
     summary = json.loads((result.artifacts / "summary.json").read_text())
     assert list(summary["unreachable"]) == [VICTIM]
     assert any((result.artifacts / "job_events").iterdir())
+    # What the operator saw live, and the report at the end.
+    progress = live.getvalue()
+    assert "PLAY Install the RDMA stack and configure IPoIB per rail" in progress
+    assert f"UNREACHABLE {VICTIM}: ipoib : " in progress
+    assert "rdma : Load the RDMA modules at boot: 3 ok (3 changed)" in progress
+    report = io.StringIO()
+    configure.report(result, report, lambda f: f"supercluster configure --limit @{f}")
+    text = report.getvalue()
+    assert f"unreachable hosts:\n  {VICTIM}: ipoib : " in text
+    assert f"retry only these hosts: supercluster configure --limit @{result.retry_file}" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if "node0" in line}
+    assert rows[VICTIM][3] == "1"  # the unreachable column
 
     restart(site.fleet, VICTIM)
     retry = site.run(
