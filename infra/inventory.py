@@ -100,12 +100,31 @@ def connection_vars(connection: Mapping) -> dict:
         f"-o UserKnownHostsFile={connection['known_hosts']} -o StrictHostKeyChecking=yes "
         "-o IdentitiesOnly=yes"
     )
+    mirror = connection.get("mirror")
+    repo = (
+        {"vendor_repo_url": mirror["url"], "vendor_repo_suite": mirror["suite"]} if mirror else {}
+    )
     return {
+        **repo,
         "ansible_user": connection.get("user", "root"),
         "ansible_port": int(connection.get("port", 22)),
         "ansible_ssh_private_key_file": connection["private_key"],
         "ansible_ssh_common_args": ssh_args,
         "supercluster_live_state": False,
+    }
+
+
+def mirror_vars(connection: Mapping | None) -> dict:
+    """The simulated site's vendor mirror, as host vars: inventory group_vars/all (the
+    site's mirror.yml) would outrank the generated file's `all` vars."""
+    mirror = (connection or {}).get("mirror")
+    if not mirror:
+        return {}
+    # Unsigned stand-in packages: no keyring, so the role marks the source trusted.
+    return {
+        "vendor_repo_url": mirror["url"],
+        "vendor_repo_suite": mirror["suite"],
+        "vendor_repo_keyring": "",
     }
 
 
@@ -129,7 +148,8 @@ def render(
     )
     files = {"hosts.yml": header + _dump(doc)}
     for node in nodes:
-        files[f"host_vars/{node.name}.yml"] = header + _dump(host_vars(node, models[node.model]))
+        own = {**host_vars(node, models[node.model]), **mirror_vars(connection)}
+        files[f"host_vars/{node.name}.yml"] = header + _dump(own)
     return files
 
 

@@ -35,7 +35,13 @@ def sim_connection(args: argparse.Namespace) -> dict:
         raise InputError(
             [f"{path}: no running sim; run `supercluster sim up --stack {args.stack}`"]
         )
-    return json.loads(path.read_text())
+    connection = json.loads(path.read_text())
+    from infra.sim.mirror import mirror_status
+
+    served = mirror_status(state)
+    if served:  # the simulated site's vendor mirror stands in for the site's
+        connection["mirror"] = {"url": served["url"], "suite": served["suite"]}
+    return connection
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:

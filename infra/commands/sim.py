@@ -88,6 +88,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError) as exc:
         raise InputError([f"sim up: BMC emulator: {exc}"]) from exc
     print(f"sim: {len(emulator.systems)} BMCs (Redfish) at {emulator.url}")
+    from infra.sim import mirror  # the site's vendor package mirror (stand-in packages)
+
+    try:
+        served = mirror.start_mirror(state_dir(args))
+    except (RuntimeError, OSError) as exc:
+        raise InputError([f"sim up: vendor mirror: {exc}"]) from exc
+    print(f"sim: vendor package mirror at {served['url']}")
     return 0
 
 
@@ -117,6 +124,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     from infra.sim import bmc
 
     bmc.destroy_emulator(state_dir(args))
+    from infra.sim import mirror
+
+    mirror.stop_mirror(state_dir(args))
     with contextlib.suppress(OSError):  # the state dir itself, once nothing else is in it
         state_dir(args).rmdir()
     print(f"sim: {count} nodes stopped; nothing left under {fleet.state_dir}")

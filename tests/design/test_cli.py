@@ -102,7 +102,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(capsys, tmp_path, spec, line):
         spec = "config:\n  supercluster:cluster:\n    " + spec.replace("\n", "\n    ")
     write_stack(tmp_path, spec)
     out_dir = tmp_path / "out"
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "export", "--stack", "t", "--project-dir", str(tmp_path), "--out", str(out_dir)
     )
     assert code == 2
@@ -141,7 +141,7 @@ def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
 
 
 def test_export_writes_cabling_elevations_and_port_map(capsys, project_dir, tmp_path):
-    code, out, _ = run(
+    code, _out, _ = run(
         capsys,
         "export",
         "--stack",

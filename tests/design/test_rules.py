@@ -81,7 +81,7 @@ def test_power_contract_per_phase():
 
 def test_power_headroom_warning():
     spec = spec_dict(power={"utility_contract_mw": 0.35})
-    (v,) = [v for v in check_design(compile_design(parse_spec(spec), "t"))]
+    (v,) = list(check_design(compile_design(parse_spec(spec), "t")))
     assert (v.rule, v.severity) == ("power.contract_headroom", "warning")
 
 
