@@ -256,3 +256,13 @@ def test_memphis_reference_stack(capsys, project_dir):
     assert [p["phase"] for p in data["power"]["phases"]] == ["p1-hall1", "p2-hall2", "p3-full"]
     assert all(p["headroom_kw"] > 0 for p in data["power"]["phases"])
     assert data["violations"] == []
+
+
+def test_run_design_only_is_the_main_job_without_the_simulation(capsys, project_dir, tmp_path):
+    (tmp_path / "Pulumi.dev.yaml").write_text((project_dir / "Pulumi.dev.yaml").read_text())
+    code, _, err = run(
+        capsys, "run", "--stack", "dev", "--project-dir", str(tmp_path), "--design-only"
+    )
+    assert code == 0
+    assert "[3/3] export" in err and "run: ok" in err
+    assert (tmp_path / "out" / "dev" / "cabling.csv").exists()
