@@ -2,10 +2,12 @@
 settings, side by side: `supercluster configure`'s site playbook from fresh nodes each
 time, plus the idempotent re-run with the project's settings.
 
-    .venv/bin/python bench/configure_converge.py [--nodes 32]
+    .venv/bin/python bench/configure_converge.py [--nodes 32] \
+        [--network 127.0.10.64/26] [--repo-host 127.0.10.254]
 
-Needs root (the simulated fleet). Nodes on 127.0.10.65-126 (the Ansible tests' range),
-the stand-in vendor repository on 127.0.10.254. Target: project settings >= 3x faster.
+Needs root (the simulated fleet). Nodes on --network (default 127.0.10.65-126, the Ansible
+tests' range), the stand-in vendor repository on --repo-host (default 127.0.10.254); pick
+another range for both while the tests run. Target: project settings >= 3x faster.
 """
 
 from __future__ import annotations
@@ -20,24 +22,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ansible")]
 
+import siteutil  # noqa: E402
 from siteutil import running_site  # noqa: E402
 
 NETWORK = "127.0.10.64/26"
 
 
 def converge(
-    tmp: Path, nodes: int, label: str, ansible_cfg: Path | None, rerun: bool = True
+    tmp: Path,
+    nodes: int,
+    network: str,
+    label: str,
+    ansible_cfg: Path | None,
+    rerun: bool = True,
 ) -> tuple[float, float | None]:
     """(converge seconds, idempotent re-run seconds or None) on a fresh fleet."""
-    with running_site(tmp / label, nodes, NETWORK) as site:
+    # The project's settings: its ansible.cfg and the strategy `configure` selects (Mitogen);
+    # stock: an empty ansible.cfg and Ansible's default (linear) strategy.
+    strategy = "mitogen_linear" if ansible_cfg == ROOT / "ansible.cfg" else None
+    with running_site(tmp / label, nodes, network) as site:
         started = time.monotonic()
-        first = site.run(ansible_cfg=ansible_cfg, out=None)
+        first = site.run(ansible_cfg=ansible_cfg, out=None, strategy=strategy)
         converge_s = time.monotonic() - started
         assert first.rc == 0, f"{label}: converge failed: {first.failed} {first.unreachable}"
         if not rerun:
             return converge_s, None
         started = time.monotonic()
-        again = site.run(ansible_cfg=ansible_cfg, out=None)
+        again = site.run(ansible_cfg=ansible_cfg, out=None, strategy=strategy)
         rerun_s = time.monotonic() - started
         assert again.rc == 0 and not again.changed_hosts, f"{label}: re-run changed hosts"
         return converge_s, rerun_s
@@ -49,13 +60,23 @@ def main() -> int:
     parser.add_argument(
         "--stock-rerun", action="store_true", help="also time the re-run with stock settings"
     )
+    parser.add_argument("--network", default=NETWORK, help="the fleet's loopback range")
+    parser.add_argument(
+        "--repo-host", default=siteutil.REPO_HOST, help="loopback address of the vendor repo"
+    )
     args = parser.parse_args()
+    # running_site serves the repository on siteutil.REPO_HOST (read at each call).
+    siteutil.REPO_HOST = args.repo_host
     with tempfile.TemporaryDirectory(prefix="sc-bench-", dir="/var/tmp") as tmp_name:
         tmp = Path(tmp_name)
         stock_cfg = tmp / "stock.cfg"
         stock_cfg.write_text("# Ansible's stock settings: an empty configuration file.\n")
-        project_s, project_rerun_s = converge(tmp, args.nodes, "project", ROOT / "ansible.cfg")
-        stock_s, stock_rerun_s = converge(tmp, args.nodes, "stock", stock_cfg, args.stock_rerun)
+        project_s, project_rerun_s = converge(
+            tmp, args.nodes, args.network, "project", ROOT / "ansible.cfg"
+        )
+        stock_s, stock_rerun_s = converge(
+            tmp, args.nodes, args.network, "stock", stock_cfg, args.stock_rerun
+        )
     ratio = stock_s / project_s
     print(f"configure converge, {args.nodes} simulated nodes (site.yml, fresh nodes each)")
     print(f"  {'settings':10} {'converge':>10} {'re-run':>10}")

@@ -14,6 +14,7 @@ vars (supercluster_serial, supercluster_max_fail_percentage) that the plays read
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -206,6 +207,17 @@ def summary_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def _strategy_env(strategy: str) -> dict[str, str]:
+    """Select a Mitogen strategy (one persistent interpreter per host, no Python start-up
+    and module transfer per task). Its plugins ship inside the installed mitogen package,
+    whose path differs per machine and venv, so ansible.cfg cannot name them."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or spec.origin is None:
+        raise InputError([f"strategy {strategy}: the mitogen package is not installed"])
+    plugins = Path(spec.origin).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
+
+
 def run(
     *,
     project_dir: Path,
@@ -221,6 +233,7 @@ def run(
     out: TextIO | None = sys.stdout,
     ident: str | None = None,
     on_event: Callable[[dict], None] | None = None,
+    strategy: str | None = "mitogen_linear",
 ) -> RunResult:
     """Run one playbook against a generated inventory; see the module docstring."""
     import ansible_runner
@@ -251,6 +264,7 @@ def run(
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(artifacts_dir / "facts"),
         "ANSIBLE_ROLES_PATH": str(project_dir / "playbooks" / "roles"),
         "ANSIBLE_NOCOLOR": "1",
+        **(_strategy_env(strategy) if strategy else {}),
         # The venv's ansible-playbook and its modules' helpers, whoever started us.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
