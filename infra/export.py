@@ -39,7 +39,7 @@ def _where(design: Design) -> dict[str, tuple[str, str, int]]:
     return out
 
 
-def node_port(link_tier: str, dev: str, port: int) -> str:
+def node_port(link_tier: str, port: int) -> str:
     """Port label as printed on the cable tag: HCA device for nodes, port number else."""
     return f"mlx5_{port}" if link_tier == "node_leaf" else str(port)
 
@@ -61,7 +61,7 @@ def cabling_rows(design: Design) -> list[dict]:
                 "a_rack": a[1],
                 "a_u": a[2],
                 "a_device": link.a_dev,
-                "a_port": node_port(link.tier, link.a_dev, link.a_port),
+                "a_port": node_port(link.tier, link.a_port),
                 "b_hall": b[0],
                 "b_rack": b[1],
                 "b_u": b[2],

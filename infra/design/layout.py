@@ -39,6 +39,7 @@ class Layout:
     su_row: dict[str, tuple[str, str]] = field(default_factory=dict)  # (hall, row) of 1st rack
     row_network_racks: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     ufm: Slot | None = None
+    used_slots: int = 0  # slot positions taken so far, the UFM's and each hall's padding too
     rack_types: dict[str, RackType] = field(default_factory=dict)
 
 
@@ -152,7 +153,8 @@ def _place_hall(spec: ClusterSpec, hall: Hall, out: Layout, catalog: Catalog) ->
                 continue
             first_su = None
             for n in range(rt.nodes):
-                index = len(out.slots) + (1 if out.ufm else 0)
+                index = out.used_slots
+                out.used_slots += 1
                 su_index, slot = divmod(index, su_nodes)
                 su = f"su{su_index + 1:03d}"
                 if su not in out.su_hall:
@@ -175,9 +177,7 @@ def _place_hall(spec: ClusterSpec, hall: Hall, out: Layout, catalog: Catalog) ->
                     out.slots.append(place)
             out.racks.append(Rack(name, hall.name, row.name, k, "compute", x, y, rt.name, first_su))
     # A hall's node count need not fill its last SU; the next hall starts a fresh SU.
-    used = len(out.slots) + (1 if out.ufm else 0)
-    pad = -used % su_nodes
-    out.slots.extend([None] * pad)  # type: ignore[list-item]  # removed after all halls
+    out.used_slots += -out.used_slots % su_nodes
 
 
 def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
@@ -185,7 +185,6 @@ def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
     out = Layout(rack_types={rt.name: rt for rt in spec.rack_types})
     for hall in spec.halls:
         _place_hall(spec, hall, out, catalog)
-    out.slots = [s for s in out.slots if s is not None]
     if spec.fabric.ufm and out.ufm is None:
         raise InputError([at("fabric.ufm", "the first SU must be full to hold the UFM slot")])
     return out

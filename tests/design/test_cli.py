@@ -200,48 +200,14 @@ def test_export_failure_leaves_old_files(capsys, project_dir, tmp_path, monkeypa
 
 
 def test_init_superpod_writes_a_valid_stack(capsys, tmp_path):
-    code, _, _ = run(
-        capsys,
-        "init",
-        "--preset",
-        "superpod",
-        "--sus",
-        "2",
-        "--stack",
-        "sp",
-        "--project-dir",
-        str(tmp_path),
-    )
+    init = ["init", "--preset", "superpod", "--stack", "sp", "--project-dir", str(tmp_path)]
+    code, _, _ = run(capsys, *init, "--sus", "2")
     assert code == 0
     code, out, _ = run(capsys, "design", "--stack", "sp", "--project-dir", str(tmp_path), "--json")
     assert code == 0 and json.loads(out)["nodes"] == 63
-    assert (
-        run(
-            capsys,
-            "init",
-            "--preset",
-            "superpod",
-            "--sus",
-            "2",
-            "--stack",
-            "sp",
-            "--project-dir",
-            str(tmp_path),
-        )[0]
-        == 2
-    )  # exists, no --force
-    code, _, err = run(
-        capsys,
-        "init",
-        "--preset",
-        "superpod",
-        "--sus",
-        "65",
-        "--stack",
-        "x",
-        "--project-dir",
-        str(tmp_path),
-    )
+    assert run(capsys, *init, "--sus", "2")[0] == 2  # exists, no --force
+    other = ["init", "--preset", "superpod", "--stack", "x", "--project-dir", str(tmp_path)]
+    code, _, err = run(capsys, *other, "--sus", "65")
     assert code == 2 and "--sus: 65 is outside 1-64" in err
 
 
