@@ -285,11 +285,21 @@ def _terminate_group(pid: int) -> None:
     deadline = time.monotonic() + _STOP_TIMEOUT_S
     while time.monotonic() < deadline:
         if not _alive(pid):
+            _await_reaped(pid)
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     while _alive(pid):
+        time.sleep(0.05)
+    _await_reaped(pid)
+
+
+def _await_reaped(pid: int, grace_s: float = 3.0) -> None:
+    """A dead emulator that is not our child stays a zombie until init reaps it; give
+    init a moment so callers see the process gone, not merely dead."""
+    deadline = time.monotonic() + grace_s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
