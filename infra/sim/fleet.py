@@ -85,7 +85,17 @@ LogLevel ERROR
 
 # Directories the node's files go into, created in the upper dir with the lower dir's
 # owner and mode (an upper dir's attributes replace the lower one's in the merged view).
-UPPER_DIRS = ("etc/ssh", "root/.ssh", "usr/bin", "usr/sbin", "usr/share")
+UPPER_DIRS = ("etc/apt/apt.conf.d", "etc/ssh", "root/.ssh", "usr/bin", "usr/sbin", "usr/share")
+
+# A node is a server, not a container image layer: apt keeps its binary package cache
+# (apt's default). Container base images (Debian's docker-clean, which the controller may
+# carry and the overlay would inherit) switch it off, making every apt run on every node
+# re-parse all package lists: about 0.9 s of CPU per apt task instead of 0.2 s.
+APT_SERVER_CACHE = """\
+// supercluster simulated node: apt's default binary caches (see infra/sim/fleet.py)
+Dir::Cache::pkgcache "pkgcache.bin";
+Dir::Cache::srcpkgcache "srcpkgcache.bin";
+"""
 
 
 class FleetError(RuntimeError):
@@ -208,6 +218,7 @@ class Fleet:
             upper / "etc/ssh/sshd_config", SSHD_CONFIG.format(name=name, ip=ip, port=SSH_PORT)
         )
         _write_text(upper / "etc/hostname", name + "\n")
+        _write_text(upper / "etc/apt/apt.conf.d/zz-supercluster-sim-node", APT_SERVER_CACHE)
         for dotfile in ("bashrc", "profile"):
             default = Path("/usr/share/base-files") / f"dot.{dotfile}"
             _write_text(
