@@ -139,6 +139,13 @@ class Fleet:
         if self.manifest.exists():
             raise FleetError(f"a fleet is already up under {self.state_dir}; run down first")
         _require_tools()
+        busy = _answering(hosts)
+        if busy:
+            shown = ", ".join(f"{n} ({ip})" for n, ip in busy[:5])
+            raise FleetError(
+                f"something already listens on port {SSH_PORT} of {len(busy)} node "
+                f"address(es): {shown}; another fleet still up? (`sim down`, or pick another range)"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_client_files(hosts, host_keys := self._host_keys(hosts))
         per_node = _hardware_for(hosts, hardware)
@@ -265,6 +272,43 @@ class Fleet:
         log = self.state_dir / "nodes" / name / "sshd.log"
         text = log.read_text(errors="replace").strip() if log.exists() else ""
         return text.splitlines()[-1] if text else "(no output)"
+
+    # -- one node: crash and boot again --------------------------------------------
+
+    def crash(self, name: str) -> None:
+        """Power a node off hard: SIGKILL its init (sshd, PID 1 of the node's namespace), so
+        its processes and mounts go at once. Its disk (the overlay upper dir) stays, like a
+        crashed server's; `restart` boots it again."""
+        pid = self._node(name)["pid"]
+        for init in _children(pid):
+            _kill(init)
+        deadline = time.monotonic() + 10
+        while _alive(pid):
+            _reap(pid)
+            if time.monotonic() > deadline:
+                raise FleetError(f"{name}: still running 10 s after SIGKILL")
+            time.sleep(0.02)
+
+    def restart(self, name: str, ready_timeout_s: float = 30.0) -> None:
+        """Boot a node again on its disk and host key; crashes it first if it is running.
+        Returns once its sshd answers."""
+        node = self._node(name)
+        if _alive(node["pid"]):
+            self.crash(name)
+        manifest = json.loads(self.manifest.read_text())
+        manifest["nodes"][name]["pid"] = self._launch(name)
+        _write_json(self.manifest, manifest)
+        if _wait_for_ssh([(name, node["ip"])], ready_timeout_s):
+            raise FleetError(
+                f"{name}: sshd did not answer within {ready_timeout_s:.0f} s: "
+                f"{self._log_tail(name)}"
+            )
+
+    def _node(self, name: str) -> dict:
+        nodes = self.nodes()
+        if name not in nodes:
+            raise FleetError(f"no node {name!r} in the fleet under {self.state_dir}")
+        return nodes[name]
 
     # -- status / down ----------------------------------------------------------------
 
@@ -410,6 +454,19 @@ def _ssh_banner(ip: str, timeout_s: float) -> bool:
             return sock.recv(64).startswith(b"SSH-2.0-")
     except OSError:
         return False
+
+
+def _answering(hosts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The hosts whose address already accepts connections on the SSH port."""
+
+    def listening(ip: str) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection((ip, SSH_PORT), 0.3):
+            return True
+        return False
+
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        busy = list(pool.map(lambda h: listening(h[1]), hosts))
+    return [h for h, b in zip(hosts, busy, strict=True) if b]
 
 
 def _wait_for_ssh(hosts: list[tuple[str, str]], timeout_s: float) -> list[str]:

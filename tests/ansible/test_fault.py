@@ -10,52 +10,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import threading
-import time
 
 import pytest
 from siteutil import running_site
 
 from infra import configure
-from infra.sim import fleet as sim_fleet
 
 pytestmark = pytest.mark.integration
 
 VICTIM = "node02"
 RAIL7 = "/etc/systemd/network/60-supercluster-ipoib-rail7.network"
 TOLERANT = {"supercluster_serial": "100%", "supercluster_max_fail_percentage": 50}
-
-
-def _children(pid: int) -> list[int]:
-    path = f"/proc/{pid}/task/{pid}/children"
-    with open(path) as fh:
-        return [int(p) for p in fh.read().split()]
-
-
-def kill_sshd(fleet, name: str) -> None:
-    """SIGKILL the node's sshd: it is PID 1 of the node's namespace, so the node goes with it
-    (processes and mounts); its overlay upper dir stays on disk, like a crashed host's disk."""
-    unshare = fleet.nodes()[name]["pid"]
-    for pid in _children(unshare):
-        os.kill(pid, signal.SIGKILL)
-
-
-def restart(fleet, name: str) -> None:
-    """Boot the node again on the same disk (its upper dir) and host key.
-    Uses the fleet's launcher: infra.sim.fleet has no public single-node restart yet."""
-    with open(fleet.manifest) as fh:
-        manifest = json.load(fh)
-    old = manifest["nodes"][name]["pid"]
-    deadline = time.monotonic() + 10
-    while sim_fleet._alive(old) and time.monotonic() < deadline:
-        sim_fleet._reap(old)
-        time.sleep(0.05)
-    manifest["nodes"][name]["pid"] = fleet._launch(name)
-    fleet.manifest.write_text(json.dumps(manifest))
-    ip = manifest["nodes"][name]["ip"]
-    assert not sim_fleet._wait_for_ssh([(name, ip)], 30.0), f"{name} did not come back"
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +41,8 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
             and event.get("event") == "playbook_on_task_start"
             and data.get("role") == "ipoib"
         ):
-            kill_sshd(site.fleet, VICTIM)
+            # Power the node off hard: sshd (its PID 1) and everything in it die at once.
+            site.fleet.crash(VICTIM)
             killed.set()
 
     # The network playbook (RDMA stack, then IPoIB) keeps the test short; site.yml is the
@@ -109,7 +76,7 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if "node0" in line}
     assert rows[VICTIM][3] == "1"  # the unreachable column
 
-    restart(site.fleet, VICTIM)
+    site.fleet.restart(VICTIM)  # same disk and host key, like a rebooted server
     retry = site.run(
         playbook="network", limit=f"@{result.retry_file}", extravars=TOLERANT, out=None
     )

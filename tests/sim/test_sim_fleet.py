@@ -120,3 +120,28 @@ def test_addresses_must_be_loopback(tmp_path: Path):
 def test_second_up_on_same_state_dir_is_refused(sim_fleet: Fleet):
     with pytest.raises(FleetError, match="already up"):
         Fleet(sim_fleet.state_dir).up([("x", "127.0.20.30")])
+
+
+@pytest.mark.integration
+def test_up_on_addresses_another_fleet_serves_is_refused(sim_fleet: Fleet, tmp_path: Path):
+    other = tmp_path / "other"
+    with pytest.raises(FleetError, match=r"already listens on port 22 of 2 .*node01 \(127"):
+        Fleet(other).up(sim_fleet.hosts()[:2])
+    assert not other.exists()  # refused before anything was written
+    assert all(s.ssh for s in sim_fleet.status())  # the running fleet is untouched
+
+
+@pytest.mark.integration
+def test_crash_then_restart_keeps_the_disk_and_host_key(sim_fleet: Fleet):
+    assert ssh(sim_fleet, "node04", "echo survives > /root/disk-marker").returncode == 0
+    sim_fleet.crash("node04")
+    node04 = {s.name: s for s in sim_fleet.status()}["node04"]
+    assert not node04.running and not node04.ssh
+    assert ssh(sim_fleet, "node04", "true").returncode == 255  # ssh: connection refused
+    assert ssh(sim_fleet, "node01", "true").returncode == 0  # the others are unaffected
+    sim_fleet.restart("node04")
+    # Same known_hosts entry (StrictHostKeyChecking in the fleet's config), same disk.
+    out = ssh(sim_fleet, "node04", "hostname; cat /root/disk-marker")
+    assert out.stdout.split() == ["node04", "survives"], out.stderr
+    with pytest.raises(FleetError, match="no node 'node09'"):
+        sim_fleet.crash("node09")
