@@ -261,7 +261,6 @@ def run(
     cmdline = " ".join(a for a, on in (("--check", check), ("--diff", diff)) if on)
     env = {
         "ANSIBLE_CONFIG": str(ansible_cfg or project_dir / "ansible.cfg"),
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(artifacts_dir / "facts"),
         "ANSIBLE_ROLES_PATH": str(project_dir / "playbooks" / "roles"),
         "ANSIBLE_NOCOLOR": "1",
         **(_strategy_env(strategy) if strategy else {}),
@@ -293,6 +292,10 @@ def run(
         extravars=dict(vars_),
         cmdline=cmdline or None,
         envvars=env,
+        # Facts persist across runs (ansible.cfg: gathering = smart, a 2 h cache): a re-run
+        # gathers nothing. ansible-runner would otherwise point the cache at a fresh
+        # directory per run, overriding ANSIBLE_CACHE_PLUGIN_CONNECTION.
+        fact_cache=str(artifacts_dir / "facts"),
         event_handler=_chain(progress, on_event),
         quiet=True,
     )
