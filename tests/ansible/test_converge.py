@@ -8,6 +8,8 @@ module within a few minutes on a 2-core machine."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from siteutil import running_site
 
@@ -87,6 +89,29 @@ def test_second_run_changes_nothing(runs):
     assert again.rc == 0, (again.failed, again.unreachable)
     assert again.changed_hosts == {}, again.changed_tasks
     assert all(s["ok"] > 0 for s in again.stats.values())
+
+
+def _outcomes(result, task: str) -> dict[str, str]:
+    """host -> runner event (runner_on_ok, runner_on_skipped, ...) of one task in a run."""
+    found = {}
+    for path in (result.artifacts / "job_events").glob("*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        kind = event["event"]
+        if data.get("task") == task and kind.startswith("runner_on_") and kind != "runner_on_start":
+            found[data["host"]] = kind
+    return found
+
+
+def test_second_run_skips_apt_and_fact_gathering(runs):
+    # Packages already at their pins: the dpkg query says so and apt never loads its cache.
+    hosts = {"node01", "node02", "node03"}
+    for task in ("Install the pinned driver (apt)", "Install the pinned NCCL (apt)"):
+        assert _outcomes(runs["apply1"], task) == dict.fromkeys(hosts, "runner_on_ok"), task
+        assert _outcomes(runs["apply2"], task) == dict.fromkeys(hosts, "runner_on_skipped"), task
+    # Facts come from the cache the earlier runs filled (gathering = smart).
+    assert _outcomes(runs["check1"], "Gathering Facts") == dict.fromkeys(hosts, "runner_on_ok")
+    assert _outcomes(runs["apply2"], "Gathering Facts") == {}
 
 
 def test_check_mode_after_converge_reports_nothing(runs):
