@@ -100,12 +100,7 @@ def connection_vars(connection: Mapping) -> dict:
         f"-o UserKnownHostsFile={connection['known_hosts']} -o StrictHostKeyChecking=yes "
         "-o IdentitiesOnly=yes"
     )
-    mirror = connection.get("mirror")
-    repo = (
-        {"vendor_repo_url": mirror["url"], "vendor_repo_suite": mirror["suite"]} if mirror else {}
-    )
     return {
-        **repo,
         "ansible_user": connection.get("user", "root"),
         "ansible_port": int(connection.get("port", 22)),
         "ansible_ssh_private_key_file": connection["private_key"],

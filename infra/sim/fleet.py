@@ -279,15 +279,7 @@ class Fleet:
         """Power a node off hard: SIGKILL its init (sshd, PID 1 of the node's namespace), so
         its processes and mounts go at once. Its disk (the overlay upper dir) stays, like a
         crashed server's; `restart` boots it again."""
-        pid = self._node(name)["pid"]
-        for init in _children(pid):
-            _kill(init)
-        deadline = time.monotonic() + 10
-        while _alive(pid):
-            _reap(pid)
-            if time.monotonic() > deadline:
-                raise FleetError(f"{name}: still running 10 s after SIGKILL")
-            time.sleep(0.02)
+        _stop([self._node(name)["pid"]], timeout_s=10.0)
 
     def restart(self, name: str, ready_timeout_s: float = 30.0) -> None:
         """Boot a node again on its disk and host key; crashes it first if it is running.
@@ -340,23 +332,7 @@ class Fleet:
         """Stop every node, wait until no process of the fleet is left, then remove the
         state dir. SIGKILL goes to each namespace's init (the kernel then kills everything
         in that PID namespace and its mounts go with it); unshare reaps it and exits."""
-        pids = [n["pid"] for n in self.nodes().values()]
-        inits = [c for p in pids for c in _children(p)]
-        for pid in inits:
-            _kill(pid)
-        deadline = time.monotonic() + timeout_s
-        while any(_alive(p) for p in pids + inits):
-            for pid in pids:
-                _reap(pid)
-            if time.monotonic() > deadline - timeout_s / 2:
-                for pid in pids:  # an unshare that never forked its init, or is stuck
-                    _kill(pid)
-            if time.monotonic() > deadline:
-                left = [p for p in pids + inits if _alive(p)]
-                raise FleetError(f"processes still running after down: {left}")
-            time.sleep(0.02)
-        for pid in pids:
-            _reap(pid)
+        _stop([n["pid"] for n in self.nodes().values()], timeout_s)
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
 
@@ -454,6 +430,27 @@ def _ssh_banner(ip: str, timeout_s: float) -> bool:
             return sock.recv(64).startswith(b"SSH-2.0-")
     except OSError:
         return False
+
+
+def _stop(pids: list[int], timeout_s: float) -> None:
+    """SIGKILL the node inits under these unshare PIDs and wait until every one of them is
+    gone (reaped), killing a stuck unshare itself half way through the timeout."""
+    inits = [c for p in pids for c in _children(p)]
+    for pid in inits:
+        _kill(pid)
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p) for p in pids + inits):
+        for pid in pids:
+            _reap(pid)
+        if time.monotonic() > deadline - timeout_s / 2:
+            for pid in pids:  # an unshare that never forked its init, or is stuck
+                _kill(pid)
+        if time.monotonic() > deadline:
+            left = [p for p in pids + inits if _alive(p)]
+            raise FleetError(f"processes still running after SIGKILL: {left}")
+        time.sleep(0.02)
+    for pid in pids:
+        _reap(pid)
 
 
 def _answering(hosts: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from fleetutil import running_fleet
 from infra import configure, inventory
 from infra.design.model import Hca, Node
 from infra.sim import testrepo
-from infra.sim.fleet import Fleet, loopback_hosts
+from infra.sim.fleet import Fleet
 from infra.sim.hardware import Hardware
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -84,12 +83,6 @@ class Site:
         return proc.stdout
 
 
-def _answers_ssh(ip: str) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((ip, 22), timeout=0.5):
-        return True
-    return False
-
-
 @contextlib.contextmanager
 def running_site(
     tmp: Path,
@@ -100,8 +93,6 @@ def running_site(
     su_of: Mapping[str, str] | None = None,
     prefix: str = "node",
 ) -> Iterator[Site]:
-    stale = [ip for _, ip in loopback_hosts(count, network, prefix) if _answers_ssh(ip)]
-    assert not stale, f"something already serves SSH on {stale}: a fleet left running?"
     repo = testrepo.build(tmp / "repo")
     with (
         testrepo.serve(repo, REPO_HOST) as url,
