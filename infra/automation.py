@@ -1,40 +1,62 @@
-"""Drive `pulumi preview|up|destroy` through the Automation API (pulumi.automation) for a
-stack of this project, with the state in a local file backend inside the project
+"""Drive `pulumi preview|up|refresh|destroy` through the Automation API (pulumi.automation)
+for a stack of this project, with the state in a local file backend inside the project
 (.pulumi/, ignored by git) and secrets encrypted with a passphrase.
 
-The Pulumi CLI is a separate binary the Automation API runs; where it is missing we say so
-in one line with how to install it (MissingTool), instead of the SDK's traceback.
+The CLI is the one scripts/setup.sh builds from the Go module proxy into the project's venv
+(scripts/build_pulumi.sh), else a `pulumi` on PATH. Nothing may download: the update check
+and automatic plugin acquisition are off for every run. Where the CLI is missing we say so
+in one line with how to get it (MissingTool), instead of the SDK's traceback.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 INSTALL_HINT = (
-    "install it with `curl -fsSL https://get.pulumi.com | sh` (or see "
-    "https://www.pulumi.com/docs/install/) and make sure `pulumi` is on PATH"
+    "run `bash scripts/setup.sh` (it builds the Pulumi CLI from the Go module proxy into "
+    ".venv/bin), or put a `pulumi` CLI on PATH"
 )
+CLI_VAR = "SUPERCLUSTER_PULUMI_CLI"  # an explicit CLI path overrides the search
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+# Every run, whatever the caller's environment: no update check, no plugin downloads.
+ENGINE_ENV = {
+    "PULUMI_SKIP_UPDATE_CHECK": "true",
+    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+}
 POLICY_PACK = Path(__file__).resolve().parent / "policypack"
+OPERATIONS = ("preview", "up", "refresh", "destroy")
 
 
 class MissingTool(Exception):
     """A prerequisite outside Python is missing; the message is one line with the fix."""
 
 
-def find_cli() -> str | None:
-    """The pulumi binary: on PATH, or where the installer puts it (~/.pulumi/bin)."""
+def find_cli(environ: dict[str, str] | None = None) -> str | None:
+    """The pulumi CLI: $SUPERCLUSTER_PULUMI_CLI, the one beside this Python (the project's
+    venv, built by setup), on PATH, or where Pulumi's installer puts it (~/.pulumi/bin)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CLI_VAR):
+        return environ[CLI_VAR] if os.access(environ[CLI_VAR], os.X_OK) else None
+    beside = Path(sys.executable).parent / "pulumi"
+    if os.access(beside, os.X_OK):
+        return str(beside)
     default = Path.home() / ".pulumi" / "bin"
-    return shutil.which("pulumi") or shutil.which("pulumi", path=str(default))
+    return shutil.which("pulumi", path=environ.get("PATH")) or shutil.which(
+        "pulumi", path=str(default)
+    )
 
 
 def require_cli() -> str:
     cli = find_cli()
     if cli is None:
-        raise MissingTool(f"the Pulumi CLI is not installed: {INSTALL_HINT}")
+        where = (
+            f" ({CLI_VAR}={os.environ[CLI_VAR]} is not executable)" if CLI_VAR in os.environ else ""
+        )
+        raise MissingTool(f"the Pulumi CLI is not installed{where}: {INSTALL_HINT}")
     return cli
 
 
@@ -43,33 +65,40 @@ def backend_url(project_dir: Path) -> str:
 
 
 def workspace_env(project_dir: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the CLI: the project's file backend; the passphrase stays in the
-    caller's environment (never copied into files or logs)."""
+    """Environment for the CLI: the project's file backend and no downloads; the passphrase
+    stays in the caller's environment (never copied into files or logs)."""
     environ = dict(os.environ if environ is None else environ)
     if not any(environ.get(v) for v in PASSPHRASE_VARS):
         raise MissingTool(
             "no secrets passphrase: export PULUMI_CONFIG_PASSPHRASE (or "
             "PULUMI_CONFIG_PASSPHRASE_FILE) before running this command"
         )
-    return {"PULUMI_BACKEND_URL": backend_url(project_dir)}
+    env = {"PULUMI_BACKEND_URL": backend_url(project_dir), **ENGINE_ENV}
+    if environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):  # a path, not the secret itself
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = environ["PULUMI_CONFIG_PASSPHRASE_FILE"]
+    return env
 
 
 def workspace_options(project_dir: Path, environ: dict[str, str] | None = None):
     from pulumi import automation as auto
 
-    cli = require_cli()
+    cli = Path(require_cli())
+    # PulumiCommand wants the install root (<root>/bin/pulumi). This Python's directory
+    # (the venv) goes first on PATH: its python3 runs the dynamic providers.
+    env = workspace_env(project_dir, environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
-        env_vars=workspace_env(project_dir, environ),
+        env_vars=env,
         secrets_provider="passphrase",
-        pulumi_command=auto.PulumiCommand(root=str(Path(cli).parent.parent)),
+        pulumi_command=auto.PulumiCommand(root=str(cli.parent.parent)),
     )
 
 
-def select_stack(stack: str, project_dir: Path):
+def select_stack(stack: str, project_dir: Path, environ: dict[str, str] | None = None):
     from pulumi import automation as auto
 
-    opts = workspace_options(project_dir)
+    opts = workspace_options(project_dir, environ)
     (Path(project_dir) / ".pulumi").mkdir(exist_ok=True)
     return auto.create_or_select_stack(stack_name=stack, work_dir=str(project_dir), opts=opts)
 
@@ -81,15 +110,18 @@ def run_operation(
     *,
     policy: bool = True,
     on_output: Callable[[str], None] = print,
-) -> None:
-    """preview, up or destroy one stack; raises pulumi.automation.errors.CommandError."""
-    s = select_stack(stack, project_dir)
-    packs = [str(POLICY_PACK)] if policy and operation != "destroy" else None
+    environ: dict[str, str] | None = None,
+):
+    """preview, up, refresh or destroy one stack; returns the SDK's result, raises
+    pulumi.automation.errors.CommandError when the CLI fails."""
+    s = select_stack(stack, project_dir, environ)
+    packs = [str(POLICY_PACK)] if policy and operation in ("preview", "up") else None
     if operation == "preview":
-        s.preview(on_output=on_output, policy_packs=packs)
-    elif operation == "up":
-        s.up(on_output=on_output, policy_packs=packs)
-    elif operation == "destroy":
-        s.destroy(on_output=on_output)
-    else:
-        raise ValueError(operation)
+        return s.preview(on_output=on_output, policy_packs=packs)
+    if operation == "up":
+        return s.up(on_output=on_output, policy_packs=packs)
+    if operation == "refresh":
+        return s.refresh(on_output=on_output)
+    if operation == "destroy":
+        return s.destroy(on_output=on_output)
+    raise ValueError(operation)

@@ -33,6 +33,7 @@ COMMAND_HOME = {
     "export": "infra.commands.design",
     "preview": "infra.commands.stack",
     "up": "infra.commands.stack",
+    "refresh": "infra.commands.stack",
     "destroy": "infra.commands.stack",
 }
 

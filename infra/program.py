@@ -238,4 +238,7 @@ def _export(plan, design, violations, sha, outputs, settings: Settings) -> None:
 
 
 def main() -> None:
-    run(pulumi.get_stack(), Settings.from_pulumi_config())
+    # The project is where Pulumi.yaml is (the engine's root directory): a workspace that
+    # links infra/ from elsewhere (tests, `up --sim`) keeps its own stack files.
+    root = pulumi.get_root_directory()
+    run(pulumi.get_stack(), Settings.from_pulumi_config(), Path(root) if root else PROJECT_DIR)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything supercluster needs on a fresh Debian/Ubuntu machine (run as root):
 # the Debian packages the simulated site uses (sshd, ibsim + OpenSM, infiniband-diags,
-# rdma-core, pssh, Chromium for the report test) and a venv from the pinned lock file.
+# rdma-core, pssh, Chromium for the report test), a venv from the pinned lock file, and the
+# Pulumi engine (scripts/build_pulumi.sh: built from the Go module proxy, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,5 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.lock .venv/.lock-installed
 fi
 .venv/bin/pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
   || .venv/bin/pip install -q --no-deps -e .
+# The Pulumi engine, built from the Go module proxy once per machine (cached by version).
+bash scripts/build_pulumi.sh

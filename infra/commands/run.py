@@ -52,7 +52,12 @@ def _steps(
             f"sim up: {len(nodes)} sshd hosts, their BMCs, the vendor mirror",
             ["sim", "up", *s, "--nodes", str(len(nodes))],
         ),
-        ("bmc status: power, boot and BIOS drift (fresh BMCs drift)", ["bmc", "status", *s]),
+        (
+            "up: `pulumi up` of the stack on the real engine, policy pack included; "
+            "the simulated BMCs converged (power on, PXE once, BIOS profile)",
+            ["up", *s, "--sim"],
+        ),
+        ("bmc status: power, boot and BIOS against the design", ["bmc", "status", *s]),
         (
             "inventory: Ansible inventory from the design, for the simulated nodes",
             ["inventory", *s, "--sim"],

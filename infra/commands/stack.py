@@ -1,12 +1,15 @@
-"""`supercluster preview|up|destroy --stack NAME`: the Pulumi program of a stack through the
-Automation API (infra/automation.py), with the policy pack on preview and up. `--layers`
-runs every stack of a layered site: the site stack first, then its halls (destroy: the
-halls first)."""
+"""`supercluster preview|up|refresh|destroy --stack NAME`: the Pulumi program of a stack
+through the Automation API (infra/automation.py), with the policy pack on preview and up.
+`--layers` runs every stack of a layered site: the site stack first, then its halls
+(destroy: the halls first). `--sim` deploys onto the simulated site, from a workspace of
+its own (infra/simdeploy.py): its BMCs managed, its state and files apart from the project's.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from infra.commands import add_stack_args
 from infra.errors import InputError
@@ -14,6 +17,7 @@ from infra.errors import InputError
 OPERATIONS = {
     "preview": "show what `up` would change (runs the policy pack)",
     "up": "create or update the stack's resources (runs the policy pack)",
+    "refresh": "read the resources back (files, BMCs) and record the drift",
     "destroy": "delete the stack's resources (generated files included)",
 }
 EXIT_MISSING_TOOL = 3
@@ -26,11 +30,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--layers", action="store_true", help="all stacks of a layered site, in order"
         )
-        if op != "destroy":
+        p.add_argument(
+            "--sim",
+            action="store_true",
+            help="onto the simulated site (`sim up` first): its BMCs managed, its own state",
+        )
+        p.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="the simulated site (default <project>/.sim)",
+        )
+        if op in ("preview", "up"):
             p.add_argument("--no-policy", action="store_true", help="skip the policy pack")
-        else:
+        if op == "destroy":
             p.add_argument("--yes", action="store_true", help="confirm the destroy")
         p.set_defaults(func=cmd_stack, operation=op)
+
+
+def _workspace(args: argparse.Namespace, stack: str) -> tuple[Path, dict[str, str] | None]:
+    if not args.sim:
+        return args.project_dir, None
+    from infra import simdeploy
+
+    state = (args.state_dir or args.project_dir / ".sim").resolve()
+    return simdeploy.prepare(stack, args.project_dir, state)
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
@@ -43,15 +67,19 @@ def cmd_stack(args: argparse.Namespace) -> int:
     stacks = stack_order(args.stack, args.project_dir) if args.layers else [args.stack]
     if args.operation == "destroy":
         stacks.reverse()
+    stack = stacks[0]
     try:
         automation.require_cli()
         for stack in stacks:
-            automation.run_operation(
+            work_dir, environ = _workspace(args, stack)
+            result = automation.run_operation(
                 args.operation,
                 stack,
-                args.project_dir,
+                work_dir,
                 policy=not getattr(args, "no_policy", False),
+                environ=environ,
             )
+            _summary(args.operation, stack, result)
     except automation.MissingTool as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_MISSING_TOOL
@@ -63,3 +91,20 @@ def cmd_stack(args: argparse.Namespace) -> int:
         print(f"error: pulumi {args.operation} failed for stack {stack}", file=sys.stderr)
         return 1
     return 0
+
+
+def _summary(operation: str, stack: str, result) -> None:
+    """One line per stack: what the engine did, and for up what the stack now holds."""
+    summary = getattr(result, "summary", None)
+    changes = getattr(summary, "resource_changes", None) or getattr(result, "change_summary", {})
+    done = ", ".join(f"{n} {op}" for op, n in sorted((changes or {}).items())) or "no changes"
+    line = f"{operation} {stack}: {done}"
+    outputs = getattr(result, "outputs", None) or {}
+    design = outputs.get("summary")
+    if design is not None:
+        s = design.value
+        line += (
+            f"; site {s.get('site')}: {s.get('gpus')} GPUs, {s.get('racks')} racks, "
+            f"{len(outputs.get('artifacts').value or {})} artifacts"
+        )
+    print(line, file=sys.stderr)

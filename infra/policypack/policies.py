@@ -8,7 +8,7 @@ the deployment; the advisory one passes warnings (thin power headroom) on to the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -89,10 +89,20 @@ def _violations(spec_json: str, stack: str) -> dict[str, tuple[Violation, ...]]:
     return {key: tuple(sorted(rule(design))) for key, rule in RULES.items()}
 
 
-def site_violations(props: dict) -> dict[str, tuple[Violation, ...]]:
+def plain(value):
+    """Plain dicts and lists from the read-only Mapping/Sequence proxies pulumi_policy hands
+    a policy (the spec parser, like JSON, wants dicts and lists)."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [plain(v) for v in value]
+    return value
+
+
+def site_violations(props: Mapping) -> dict[str, tuple[Violation, ...]]:
     """rule id (a key of infra.policy.RULES) -> its violations, for the design a Site
     resource's spec compiles to (compiled once per process for all policies)."""
-    spec = parse_spec(props["spec"])
+    spec = parse_spec(plain(props["spec"]))
     return _violations(spec.model_dump_json(), str(props.get("stack", "")))
 
 
@@ -103,7 +113,7 @@ def make_validator(
         if args.resource_type != SITE_TYPE:
             return
         try:
-            by_rule = site_violations(dict(args.props))
+            by_rule = site_violations(args.props)
             found = [
                 v for key in policy.rules for v in by_rule[key] if v.severity == policy.severity
             ]

@@ -49,10 +49,15 @@ def nodes_by_rack(nodes: Iterable[Node]) -> dict[str, list[Node]]:
 
 def rack_inputs(design: Design, sim: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Keyword arguments for one BmcRack per compute rack, minus the credentials and the
-    site's TLS settings (the Pulumi program adds those). Racks in design order."""
+    site's TLS settings (the Pulumi program adds those). Racks in design order. On the
+    simulated site (`sim up --nodes N` serves the first N nodes' BMCs) only the served
+    nodes are managed, and racks with none are left out, as `bmc status` reports them."""
     catalog = load_catalog()
     out = []
-    for rack, nodes in nodes_by_rack(design.nodes).items():
+    nodes_all = design.nodes
+    if sim is not None:
+        nodes_all = [n for n in nodes_all if n.bmc_ip in sim["systems"]]
+    for rack, nodes in nodes_by_rack(nodes_all).items():
         want = profile(nodes[0], catalog)
         out.append(
             {
