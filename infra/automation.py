@@ -103,6 +103,26 @@ def select_stack(stack: str, project_dir: Path, environ: dict[str, str] | None =
     return auto.create_or_select_stack(stack_name=stack, work_dir=str(project_dir), opts=opts)
 
 
+def is_deployed(stack: str, project_dir: Path, environ: dict[str, str] | None = None) -> bool:
+    """Whether `stack` exists in the project's backend with resources (a hall stack's
+    StackReference needs its site stack deployed first)."""
+    from pulumi import automation as auto
+
+    (Path(project_dir) / ".pulumi").mkdir(exist_ok=True)
+    ws = auto.LocalWorkspace(**vars_of(workspace_options(project_dir, environ)))
+    return any(s.name == stack and (s.resource_count or 0) > 0 for s in ws.list_stacks())
+
+
+def vars_of(opts) -> dict:
+    """LocalWorkspaceOptions as LocalWorkspace keyword arguments."""
+    return {
+        "work_dir": opts.work_dir,
+        "env_vars": opts.env_vars,
+        "secrets_provider": opts.secrets_provider,
+        "pulumi_command": opts.pulumi_command,
+    }
+
+
 def run_operation(
     operation: str,
     stack: str,

@@ -5,7 +5,7 @@ them) nor share state with a real deployment of the same stack. So the simulated
 gets a workspace of its own, under the sim state dir (owned by `sim up`/`sim down`):
 
     <state>/deploy/Pulumi.yaml           the project's
-    <state>/deploy/infra -> <project>/infra   the program, policy pack and providers
+    <state>/deploy/infra -> this infra/  the program, policy pack and providers
     <state>/deploy/Pulumi.<stack>.yaml   the stack's config plus the simulated BMCs:
                                          manageBmcs, bmcUsername, bmcSimRecord,
                                          artifactsDir, and bmcPassword as a Pulumi secret
@@ -55,7 +55,7 @@ def prepare(stack: str, project_dir: Path, state_dir: Path) -> tuple[Path, dict[
     shutil.copyfile(Path(project_dir) / "Pulumi.yaml", ws / "Pulumi.yaml")
     link = ws / "infra"
     if not link.is_symlink():
-        link.symlink_to(Path(project_dir).resolve() / "infra", target_is_directory=True)
+        link.symlink_to(Path(__file__).resolve().parent, target_is_directory=True)
     username, password = bmc.sim_credentials(state_dir)
     config = dict(read_stack_config_any(stack, project_dir))
     config.update(

@@ -1,7 +1,8 @@
 """Bring up a simulated fleet (real sshd per node) for a test and always tear it down.
 
 Shared by the sim, fleet and Ansible tests. Each area passes its own loopback range so
-parallel runs never collide: sim/fleet tests 127.0.20.0/24, Ansible tests 127.0.10.0/24
+parallel runs never collide: sim/fleet tests 127.0.20.0/24, Ansible tests 127.0.10.0/24,
+the `up --sim` engine test 127.0.21.192/26
 (`sim up --stack dev` itself uses the design's 127.0.1.0/24).
 
     with running_fleet(tmp_path / "sim", 4, network="127.0.10.0/24") as fleet:
@@ -16,8 +17,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from infra.sim.fleet import Fleet, loopback_hosts
 from infra.sim.hardware import Hardware
+
+
+def project_in_test_range(src: Path, dst: Path, mgmt_cidr: str = "127.0.20.192/26") -> Path:
+    """The dev stack with its management network moved into a test loopback range, so a
+    test never touches the real `sim up --stack dev` addresses."""
+    dst.mkdir()
+    shutil.copy(src / "Pulumi.yaml", dst / "Pulumi.yaml")
+    config = yaml.safe_load((src / "Pulumi.dev.yaml").read_text())
+    config["config"]["supercluster:cluster"]["addressing"]["mgmt_cidr"] = mgmt_cidr
+    (dst / "Pulumi.dev.yaml").write_text(yaml.safe_dump(config))
+    return dst
 
 
 def require_fleet_tools() -> None:

@@ -72,6 +72,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
         automation.require_cli()
         for stack in stacks:
             work_dir, environ = _workspace(args, stack)
+            _require_site(args, stack, work_dir, environ)
             result = automation.run_operation(
                 args.operation,
                 stack,
@@ -91,6 +92,22 @@ def cmd_stack(args: argparse.Namespace) -> int:
         print(f"error: pulumi {args.operation} failed for stack {stack}", file=sys.stderr)
         return 1
     return 0
+
+
+def _require_site(args, stack: str, work_dir: Path, environ) -> None:
+    """A hall stack reads its site stack's outputs: say so in one line when the site stack
+    is not deployed, instead of the engine's failed StackReference mid-update."""
+    from infra import automation
+    from infra.stacks import load_plan
+
+    plan = load_plan(stack, args.project_dir)
+    if args.operation not in ("preview", "up") or plan.has_site:
+        return
+    if not automation.is_deployed(plan.spec_stack, work_dir, environ):
+        raise automation.MissingTool(
+            f"stack {stack} is a hall of site stack {plan.spec_stack}, which is not deployed: "
+            f"run `supercluster up --stack {plan.spec_stack}` first (or `--layers`)"
+        )
 
 
 def _summary(operation: str, stack: str, result) -> None:

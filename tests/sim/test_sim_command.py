@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from fleetutil import require_fleet_tools
+from fleetutil import project_in_test_range, require_fleet_tools
 
 from infra.cli import main
-
-
-def project_in_test_range(src: Path, dst: Path) -> Path:
-    """The dev stack with its management network moved into the sim tests' loopback range
-    (127.0.20.0/24), so this test never touches the real `sim up --stack dev` addresses."""
-    dst.mkdir()
-    shutil.copy(src / "Pulumi.yaml", dst / "Pulumi.yaml")
-    config = yaml.safe_load((src / "Pulumi.dev.yaml").read_text())
-    config["config"]["supercluster:cluster"]["addressing"]["mgmt_cidr"] = "127.0.20.192/26"
-    (dst / "Pulumi.dev.yaml").write_text(yaml.safe_dump(config))
-    return dst
 
 
 @pytest.mark.integration
