@@ -44,18 +44,23 @@ wrapper_module() { # dir module-path require...
 build_engine() {
   local started
   tmp=$(mktemp -d "$CACHE_ROOT/pulumi-engine/.build.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT # the wrapper modules, and a half build when interrupted
   started=$(date +%s)
   echo "setup: building the Pulumi engine $PULUMI_CLI from the Go module proxy" \
     "(once per machine; ~4-6 min on 2 cores) into $ENGINE"
 
-  echo "setup:   pulumi CLI (pkg/v3 $PULUMI_CLI)"
+  echo "setup:   pulumi CLI (pkg/v3 $PULUMI_CLI): downloading modules, then compiling"
+  # go build is silent for minutes: say every 30 s that it is still going.
+  (while sleep 30; do echo "setup:   ... still building ($(($(date +%s) - started)) s)"; done) &
+  ticker=$!
+  # On any exit: stop the ticker, drop the wrapper module and any half-built engine.
+  trap 'kill "$ticker" 2>/dev/null; rm -rf "$tmp"' EXIT
   wrapper_module "$tmp/cli" supercluster.local/pulumi-cli \
     "github.com/pulumi/pulumi/pkg/v3@$PULUMI_CLI" "github.com/pulumi/pulumi/sdk/v3@$PULUMI_CLI"
   (cd "$tmp/cli" && go mod edit -replace="github.com/atotto/clipboard=$CLIPBOARD_REPLACE" &&
     go build -trimpath -o "$tmp/bin/pulumi" \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_CLI" \
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  kill "$ticker" 2>/dev/null || true
 
   local seconds=$(($(date +%s) - started)) bytes
   bytes=$(stat -c %s "$tmp/bin/pulumi")
