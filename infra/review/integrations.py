@@ -27,8 +27,8 @@ def _module(name: str):
 
 
 NO_CLI = (
-    "the Pulumi CLI is not installed (no `pulumi` on PATH or in ~/.pulumi/bin); "
-    "pulumi preview was not run"
+    "the Pulumi CLI is not installed (scripts/setup.sh builds it into .venv/bin; or put "
+    "`pulumi` on PATH); pulumi preview was not run"
 )
 
 

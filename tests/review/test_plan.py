@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from infra import automation
 from tests.review.helpers import STACK, base_spec
 
 
@@ -264,6 +265,7 @@ def test_preview_and_config_check_report_unavailable(repo, capsys, tmp_path, mon
     repo.write(spec)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.pulumi/bin either
+    monkeypatch.setenv(automation.CLI_VAR, str(tmp_path / "no-pulumi"))  # nor the venv's
     run = repo.plan(capsys, "--with-preview", "--with-config-check")
     assert run.rc == 0
     preview = run.json["integrations"]["preview"]
@@ -275,6 +277,24 @@ def test_preview_and_config_check_report_unavailable(repo, capsys, tmp_path, mon
     assert "preview: unavailable: the Pulumi CLI is not installed" in run.stdout
     assert "Pulumi CLI is not installed" in run.md
     assert run.delta("inventory", "scalable units") == 1  # the rest of the review went on
+
+
+@pytest.mark.integration
+def test_preview_runs_on_the_real_engine(repo, capsys, monkeypatch, project_dir):
+    (repo.root / "infra").symlink_to(project_dir / "infra", target_is_directory=True)
+    repo.write(base_spec())
+    repo.commit()
+    spec = base_spec()
+    _add_row(spec)
+    repo.write(spec)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "review-test")
+    run = repo.plan(capsys, "--with-preview")
+    assert run.rc == 0, run.stderr
+    preview = run.json["integrations"]["preview"]
+    assert preview["status"] == "ok", preview
+    (line,) = preview["details"]  # one stack: nothing deployed yet, so all is created
+    assert line.startswith(f"{STACK}: create ") and int(line.split()[-1]) > 10
+    assert preview["summary"].startswith(line.split()[-1] + " resource change(s)")
 
 
 def test_cli_subprocess_exit_codes(repo):
