@@ -45,6 +45,8 @@ class Settings:
     bmc_verify_tls: bool = True  # bmcVerifyTls
     bmc_ca_bundle: str | None = None  # bmcCaBundle: PEM of the BMCs' CA
     bmc_sim_record: str | None = None  # bmcSimRecord: endpoint.json of `supercluster sim up`
+    bmc_timeout_s: float | None = None  # bmcTimeoutS: seconds per Redfish request
+    bmc_attempts: int | None = None  # bmcAttempts: tries per request (first included)
 
     @classmethod
     def from_pulumi_config(cls) -> Settings:
@@ -63,6 +65,8 @@ class Settings:
             bmc_verify_tls=cfg.get_bool("bmcVerifyTls") is not False,
             bmc_ca_bundle=cfg.get("bmcCaBundle"),
             bmc_sim_record=cfg.get("bmcSimRecord"),
+            bmc_timeout_s=cfg.get_float("bmcTimeoutS"),
+            bmc_attempts=cfg.get_int("bmcAttempts"),
         )
 
 
@@ -100,12 +104,31 @@ def _bmc_settings(settings: Settings, design: Design) -> BmcSettings | None:
         )
     sim = json.loads(Path(settings.bmc_sim_record).read_text()) if settings.bmc_sim_record else None
     return BmcSettings(
+        connection_options=_connection_options(settings),
         username=settings.bmc_username,
         password=settings.bmc_password,
         verify_tls=settings.bmc_verify_tls,
         ca_bundle=settings.bmc_ca_bundle or (sim or {}).get("ca_bundle"),
         inputs_by_rack={r["rack"]: r for r in rack_inputs(design, sim)},
     )
+
+
+def _connection_options(settings: Settings) -> dict[str, float]:
+    """bmcTimeoutS / bmcAttempts: a site whose BMCs answer slowly (or a test that wants a
+    hung BMC to fail fast) tunes the Redfish retry budget; unset keeps the provider's."""
+    from infra.errors import InputError
+
+    options: dict[str, float] = {}
+    for key, name, value in (
+        ("bmcTimeoutS", "timeout_s", settings.bmc_timeout_s),
+        ("bmcAttempts", "attempts", settings.bmc_attempts),
+    ):
+        if value is None:
+            continue
+        if not value > 0 or value != value or value == float("inf"):
+            raise InputError([f"{NS}:{key}: must be a positive number, got {value}"])
+        options[name] = value
+    return options
 
 
 def _site_layer(

@@ -27,6 +27,7 @@ class BmcSettings:
     verify_tls: bool = True
     ca_bundle: str | None = None
     inputs_by_rack: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connection_options: dict[str, float] = field(default_factory=dict)
 
 
 class Site(Component):
@@ -117,6 +118,7 @@ class Rack(Component):
             password=bmc.password,
             verify_tls=bmc.verify_tls,
             ca_bundle=bmc.ca_bundle,
+            connection_options=bmc.connection_options or None,
             opts=self.child,
         )
 

@@ -204,7 +204,7 @@ def _outputs(props: dict[str, Any], results: list[ops.NodeResult]) -> dict[str, 
     return outs
 
 
-class BmcRack(Resource):
+class BmcRack(Resource, module="bmc", name="BmcRack"):
     """One rack's node BMCs. Inputs (see docs/redfish.md):
 
     rack: rack name (its identity; renaming it replaces the resource)

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 # This module's emulators and fault proxy (tests/redfish uses 127.0.30.1).
 HOST = "127.0.33.1"
 STACK = ("--stack", "dev")
-BMC_RACK_TYPE = "pulumi-python:dynamic:Resource"  # BmcRack registers without a module
+BMC_RACK_TYPE = "pulumi-python:dynamic/bmc:BmcRack"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
 
 
@@ -179,7 +179,9 @@ class BmcProject:
         return any(proc.args[1] == command for proc in self.runs)
 
 
-def bmc_project(root: Path, site: SimSite, record_path: Path | None = None) -> BmcProject:
+def bmc_project(
+    root: Path, site: SimSite, record_path: Path | None = None, extra: dict | None = None
+) -> BmcProject:
     project = EngineProject(root / "project")
     out = BmcProject(project, site, root / "artifacts")
     project.init(
@@ -189,6 +191,7 @@ def bmc_project(root: Path, site: SimSite, record_path: Path | None = None) -> B
             "supercluster:manageBmcs": "true",
             "supercluster:bmcUsername": site.username,
             "supercluster:bmcSimRecord": str(record_path or site.record_path),
+            **(extra or {}),
         },
     )
     # The password goes in on stdin, as a person types it: never on a command line.
@@ -382,9 +385,9 @@ def hanging_proxy(site: SimSite, hang: Node) -> Iterator[Path]:
 
 
 def test_a_hanging_bmc_fails_only_its_rack(tmp_path_factory) -> None:
-    """Three racks of four nodes each; one BMC in the third rack hangs. The program sets no
-    connection options, so the provider's defaults apply: 4 attempts of 10 s each."""
-    conn = ops.Connection()
+    """Three racks of four nodes each; one BMC in the third rack hangs. The stack sets a
+    short retry budget (bmcTimeoutS, bmcAttempts) so that the hang costs seconds."""
+    conn = ops.Connection(timeout_s=2.0, attempts=2)
     served = dict(list(racks_of(design_nodes()).items())[:3])
     nodes = [n for rack_nodes in served.values() for n in rack_nodes[:4]]
     racks = racks_of(nodes)
@@ -392,7 +395,11 @@ def test_a_hanging_bmc_fails_only_its_rack(tmp_path_factory) -> None:
     hung = racks[bad_rack][1]
     root = tmp_path_factory.mktemp("engine-bmc-hang")
     with sim_site(nodes, root / "sim") as site, hanging_proxy(site, hung) as via_proxy:
-        out = bmc_project(root, site, record_path=via_proxy)
+        budget = {
+            "supercluster:bmcTimeoutS": str(conn.timeout_s),
+            "supercluster:bmcAttempts": str(conn.attempts),
+        }
+        out = bmc_project(root, site, record_path=via_proxy, extra=budget)
         started = time.monotonic()
         up = out.pulumi("up", "--yes", "--skip-preview", check=False)
         elapsed = time.monotonic() - started

@@ -45,7 +45,7 @@ def test_bmc_rack_registers_with_secret_credentials(mocks: Mocks):
         assert username_secret and password_secret
         assert rack_name == "hall1-r01-01"
         (registered,) = mocks.registered
-        assert registered.typ == "pulumi-python:dynamic:Resource"
+        assert registered.typ == "pulumi-python:dynamic/bmc:BmcRack"
         assert "__provider" in registered.inputs
         assert "pw-mock-0c4f" not in str(registered.inputs["__provider"])
 
