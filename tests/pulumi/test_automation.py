@@ -69,8 +69,11 @@ def test_workspace_uses_project_file_backend(tmp_path) -> None:
         "PULUMI_BACKEND_URL": f"file://{tmp_path.resolve()}/.pulumi",
         "PULUMI_SKIP_UPDATE_CHECK": "true",  # nothing may try to download
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_CHECKPOINTS": "true",  # state once per operation (docs/pulumi.md)
     }
     assert "pw" not in repr(env)  # the passphrase stays in the caller's environment
+    mine = {"PULUMI_CONFIG_PASSPHRASE": "pw", "PULUMI_SKIP_CHECKPOINTS": "false"}
+    assert automation.workspace_env(tmp_path, mine)["PULUMI_SKIP_CHECKPOINTS"] == "false"
 
 
 def test_workspace_needs_a_passphrase(tmp_path) -> None:

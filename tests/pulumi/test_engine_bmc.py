@@ -11,6 +11,7 @@ against the emulator, with the site CA), never with Pulumi's own outputs."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from engineproject import PROJECT_DIR, EngineProject, steps
+from engineproject import CLI, PROJECT_DIR, EngineProject, steps
 
 from infra.design import compile_design
 from infra.design.model import Node
@@ -418,6 +419,54 @@ def test_a_hanging_bmc_fails_only_its_rack(tmp_path_factory) -> None:
         assert_in_profile(redfish, [n for n in racks[bad_rack] if n != hung])
         assert redfish.state(hung)["power"] == "Off"
         assert not any(n in text for n in leak_needles(site))
+
+
+def test_an_up_killed_midway_is_finished_by_the_next_up(tmp_path_factory) -> None:
+    """The engine runs with PULUMI_SKIP_CHECKPOINTS (docs/pulumi.md): a killed `up` records
+    nothing, so what it did must be safe to do again. Kill -9 an up that is stuck on a hung
+    BMC after the other racks converged; the next up (BMC back) converges and records all."""
+    served = dict(list(racks_of(design_nodes()).items())[:3])
+    nodes = [n for rack_nodes in served.values() for n in rack_nodes[:4]]
+    racks = racks_of(nodes)
+    bad_rack = list(racks)[2]
+    hung = racks[bad_rack][0]
+    root = tmp_path_factory.mktemp("engine-bmc-kill")
+    with sim_site(nodes, root / "sim") as site, hanging_proxy(site, hung) as via_proxy:
+        # Retries ride out the proxy's dropped keep-alive connections; the hung BMC holds.
+        budget = {"supercluster:bmcTimeoutS": "120", "supercluster:bmcAttempts": "3"}
+        out = bmc_project(root, site, record_path=via_proxy, extra=budget)
+        up = subprocess.Popen(
+            [str(CLI), "up", "--yes", "--skip-preview", *STACK],
+            cwd=out.project.root,
+            env=out.project.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: the kill takes the host and providers
+        )
+        try:
+            redfish = site.redfish()
+            others = [n for n in nodes if n.rack != bad_rack]
+            deadline = time.monotonic() + 90
+            while not all(redfish.state(n)["power"] == "On" for n in others):
+                assert up.poll() is None and time.monotonic() < deadline, "up ended or stalled"
+                time.sleep(0.5)
+            os.killpg(up.pid, 9)
+        finally:
+            up.wait(timeout=30)
+        # The killed CLI left its lock: the engine says to clear it with `pulumi cancel`.
+        locked = out.pulumi("up", "--yes", "--skip-preview", check=False)
+        assert locked.returncode != 0 and "the stack is currently locked" in locked.stderr
+        out.pulumi("cancel", "--yes")
+        # Point the stack at the BMCs directly (the hung one answers again), and go on.
+        out.pulumi("config", "set", "supercluster:bmcSimRecord", str(site.record_path))
+        again = out.pulumi("up", "--yes", "--skip-preview")
+        assert "error" not in again.stdout.lower(), again.stdout
+        assert set(out.bmc_racks()) == set(racks)
+        assert_in_profile(site.redfish(), nodes)
+        artifacts = json.loads(out.pulumi("stack", "output", "--json").stdout)["artifacts"]
+        for art in artifacts.values():
+            assert hashlib.sha256(Path(art["path"]).read_bytes()).hexdigest() == art["sha256"]
+        out.pulumi("preview", "--expect-no-changes")
 
 
 # --- helpers ---------------------------------------------------------------------------
