@@ -46,7 +46,7 @@ build_engine() {
   tmp=$(mktemp -d "$CACHE_ROOT/pulumi-engine/.build.XXXXXX")
   started=$(date +%s)
   echo "setup: building the Pulumi engine $PULUMI_CLI from the Go module proxy" \
-    "(once per machine; ~4-6 min on 2 cores) into $ENGINE"
+    "(once per machine; ~4 min on 2 cores) into $ENGINE"
 
   echo "setup:   pulumi CLI (pkg/v3 $PULUMI_CLI): downloading modules, then compiling"
   # go build is silent for minutes: say every 30 s that it is still going.
@@ -56,10 +56,11 @@ build_engine() {
   trap 'kill "$ticker" 2>/dev/null; rm -rf "$tmp"' EXIT
   wrapper_module "$tmp/cli" supercluster.local/pulumi-cli \
     "github.com/pulumi/pulumi/pkg/v3@$PULUMI_CLI" "github.com/pulumi/pulumi/sdk/v3@$PULUMI_CLI"
+  # ~300 "go: downloading" lines say nothing the ticker does not: keep the errors only.
   (cd "$tmp/cli" && go mod edit -replace="github.com/atotto/clipboard=$CLIPBOARD_REPLACE" &&
     go build -trimpath -o "$tmp/bin/pulumi" \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_CLI" \
-      github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+      github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1 | { grep -v '^go: downloading ' || true; } >&2)
   kill "$ticker" 2>/dev/null || true
 
   local seconds=$(($(date +%s) - started)) bytes
