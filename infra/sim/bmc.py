@@ -300,6 +300,10 @@ def _await_reaped(pid: int, grace_s: float = 3.0) -> None:
     init a moment so callers see the process gone, not merely dead."""
     deadline = time.monotonic() + grace_s
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        # Our own child that died after _alive's waitpid looked (a zombie by the time its
+        # state was read) is ours to reap: init never will.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
 
 
