@@ -11,11 +11,18 @@ _here = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 sys.path.insert(0, str(_here.parent))
 
+import pulumi  # noqa: E402
+
 from infra.errors import InputError  # noqa: E402
 from infra.program import main  # noqa: E402
+
+# The SDK runner's exit code for "the error was already shown": the engine adds nothing.
+SHOWN_TO_USER = 32
 
 try:
     main()
 except InputError as exc:
     # One line per problem, naming the config path, instead of a Python traceback.
-    raise SystemExit("\n".join(f"error: {p}" for p in exc.problems)) from None
+    for problem in exc.problems:
+        pulumi.log.error(problem)
+    raise SystemExit(SHOWN_TO_USER) from None

@@ -145,6 +145,21 @@ def test_advisory_policy_prints_and_lets_the_preview_pass(dev: EngineProject) ->
         _set(dev, CONTRACT, "0.5")
 
 
+def test_bad_config_is_one_line_naming_the_field(dev: EngineProject) -> None:
+    _set(dev, CONTRACT, "lots")
+    try:
+        proc = dev.pulumi("preview", check=False)
+    finally:
+        _set(dev, CONTRACT, "0.5")
+    errors = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip().startswith("error:")]
+    assert proc.returncode != 0
+    assert errors == [
+        "error: supercluster:cluster.power.utility_contract_mw: Input should be a valid number, "
+        "unable to parse string as a number"
+    ]  # in the diagnostics once, no "unhandled error", no traceback
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_destroy_removes_every_artifact(dev: EngineProject) -> None:
     paths = [a["path"] for a in _artifacts(dev).values()]
     assert all(Path(p).is_file() for p in paths)
