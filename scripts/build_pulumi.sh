@@ -106,12 +106,11 @@ EOF
   mv "$VENV_BIN/.pulumi.tmp" "$VENV_BIN/pulumi"
 }
 
+command -v go >/dev/null || {
+  echo "setup: error: Go 1.26+ must be on PATH: it builds the Pulumi engine and fetches" \
+    "the SDK's runner from the Go module proxy" >&2
+  exit 3
+}
 mkdir -p "$CACHE_ROOT/pulumi-engine"
-if [ ! -x "$ENGINE/pulumi" ]; then
-  command -v go >/dev/null || {
-    echo "setup: error: Go is needed to build the Pulumi engine (Go 1.26+ on PATH)" >&2
-    exit 3
-  }
-  build_engine
-fi
+[ -x "$ENGINE/pulumi" ] || build_engine
 install_engine
