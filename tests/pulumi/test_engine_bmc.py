@@ -332,7 +332,6 @@ def hanging_proxy(site: SimSite, hang: Node) -> Iterator[Path]:
     record = site.record
     upstream, hung_system = record["url"], record["systems"][hang.bmc_ip]["system"]
     released = threading.Event()
-    local = threading.local()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -342,10 +341,11 @@ def hanging_proxy(site: SimSite, hang: Node) -> Iterator[Path]:
             if hung_system in self.path:
                 released.wait()  # accepted, never answered
                 return
-            if not hasattr(local, "session"):
-                local.session = requests.Session()
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
-            answer = local.session.request(
+            # A fresh upstream connection per request: a kept-alive one that the emulator
+            # closed in between would reach the provider as a dropped connection.
+            headers["Connection"] = "close"
+            answer = requests.request(
                 self.command,
                 upstream + self.path,
                 headers=headers,
@@ -433,7 +433,7 @@ def test_an_up_killed_midway_is_finished_by_the_next_up(tmp_path_factory) -> Non
     root = tmp_path_factory.mktemp("engine-bmc-kill")
     with sim_site(nodes, root / "sim") as site, hanging_proxy(site, hung) as via_proxy:
         # Retries ride out the proxy's dropped keep-alive connections; the hung BMC holds.
-        budget = {"supercluster:bmcTimeoutS": "120", "supercluster:bmcAttempts": "3"}
+        budget = {"supercluster:bmcTimeoutS": "120", "supercluster:bmcAttempts": "4"}
         out = bmc_project(root, site, record_path=via_proxy, extra=budget)
         up = subprocess.Popen(
             [str(CLI), "up", "--yes", "--skip-preview", *STACK],
