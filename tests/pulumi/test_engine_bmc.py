@@ -385,15 +385,20 @@ def hanging_proxy(site: SimSite, hang: Node) -> Iterator[Path]:
         thread.join()
 
 
-def test_a_hanging_bmc_fails_only_its_rack(tmp_path_factory) -> None:
-    """Three racks of four nodes each; one BMC in the third rack hangs. The stack sets a
-    short retry budget (bmcTimeoutS, bmcAttempts) so that the hang costs seconds."""
-    conn = ops.Connection(timeout_s=2.0, attempts=2)
+def three_racks_one_hung(slot: int) -> tuple[list[Node], dict[str, list[Node]], str, Node]:
+    """Four nodes of each of the first three racks; the third rack's node `slot` hangs."""
     served = dict(list(racks_of(design_nodes()).items())[:3])
     nodes = [n for rack_nodes in served.values() for n in rack_nodes[:4]]
     racks = racks_of(nodes)
     bad_rack = list(racks)[2]
-    hung = racks[bad_rack][1]
+    return nodes, racks, bad_rack, racks[bad_rack][slot]
+
+
+def test_a_hanging_bmc_fails_only_its_rack(tmp_path_factory) -> None:
+    """Three racks of four nodes each; one BMC in the third rack hangs. The stack sets a
+    short retry budget (bmcTimeoutS, bmcAttempts) so that the hang costs seconds."""
+    conn = ops.Connection(timeout_s=2.0, attempts=2)
+    nodes, racks, bad_rack, hung = three_racks_one_hung(1)
     root = tmp_path_factory.mktemp("engine-bmc-hang")
     with sim_site(nodes, root / "sim") as site, hanging_proxy(site, hung) as via_proxy:
         budget = {
@@ -425,11 +430,7 @@ def test_an_up_killed_midway_is_finished_by_the_next_up(tmp_path_factory) -> Non
     """The engine runs with PULUMI_SKIP_CHECKPOINTS (docs/pulumi.md): a killed `up` records
     nothing, so what it did must be safe to do again. Kill -9 an up that is stuck on a hung
     BMC after the other racks converged; the next up (BMC back) converges and records all."""
-    served = dict(list(racks_of(design_nodes()).items())[:3])
-    nodes = [n for rack_nodes in served.values() for n in rack_nodes[:4]]
-    racks = racks_of(nodes)
-    bad_rack = list(racks)[2]
-    hung = racks[bad_rack][0]
+    nodes, racks, bad_rack, hung = three_racks_one_hung(0)
     root = tmp_path_factory.mktemp("engine-bmc-kill")
     with sim_site(nodes, root / "sim") as site, hanging_proxy(site, hung) as via_proxy:
         # Retries ride out the proxy's dropped keep-alive connections; the hung BMC holds.
