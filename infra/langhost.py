@@ -99,6 +99,38 @@ def resource_plugins() -> list[dict[str, str]]:
     return found
 
 
+class Children:
+    """The programs and plugins this host started: when the host goes (the engine ended
+    it, or died), they go too, instead of running on as orphans."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def run(self, proc: subprocess.Popen) -> int:
+        self.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            self.discard(proc)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            for proc in self._procs:
+                proc.kill()
+
+
+_CHILDREN = Children()
+
+
 class PythonHost(language_pb2_grpc.LanguageRuntimeServicer):
     def __init__(self, engine: str, exec_path: str) -> None:
         self.engine = engine
@@ -123,7 +155,9 @@ class PythonHost(language_pb2_grpc.LanguageRuntimeServicer):
         env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
         env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
         # stdout/stderr are the host's own: the engine shows them as the program's output.
-        code = subprocess.call(exec_args(request, self.engine, self.exec_path), env=env)
+        code = _CHILDREN.run(
+            subprocess.Popen(exec_args(request, self.engine, self.exec_path), env=env)
+        )
         if code == 0:
             return language_pb2.RunResponse()
         if code == EXIT_SHOWN_TO_USER:
@@ -141,7 +175,11 @@ class PythonHost(language_pb2_grpc.LanguageRuntimeServicer):
             stderr=subprocess.PIPE,
         )
         context.add_callback(proc.kill)  # the engine hung up: stop the plugin too
-        yield from _stream(proc)
+        _CHILDREN.add(proc)
+        try:
+            yield from _stream(proc)
+        finally:
+            _CHILDREN.discard(proc)
 
     def InstallDependencies(self, request, context):
         yield language_pb2.InstallDependenciesResponse(
@@ -188,6 +226,7 @@ def _exit_with_parent() -> None:
     parent = os.getppid()
     while os.getppid() == parent:
         time.sleep(1)
+    _CHILDREN.kill_all()
     os._exit(0)
 
 
@@ -217,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # how the engine ends its plugins
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
+    _CHILDREN.kill_all()
     server.stop(grace=1)
     return 0
 

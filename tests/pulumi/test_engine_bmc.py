@@ -11,6 +11,7 @@ against the emulator, with the site CA), never with Pulumi's own outputs."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.server
 import json
@@ -454,6 +455,16 @@ def test_an_up_killed_midway_is_finished_by_the_next_up(tmp_path_factory) -> Non
             os.killpg(up.pid, 9)
         finally:
             up.wait(timeout=30)
+        # The engine starts each plugin in a process group of its own, so the kill took the
+        # CLI only. Our language host follows its dead parent and takes the program along;
+        # the SDK's dynamic provider host has no such check: it is killed here.
+        gone = time.monotonic() + 15
+        while any("pulumi-language-python" in cmd for cmd in orphans(out.project.root).values()):
+            assert time.monotonic() < gone, orphans(out.project.root)
+            time.sleep(0.2)
+        for pid in orphans(out.project.root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
         # The killed CLI left its lock: the engine says to clear it with `pulumi cancel`.
         locked = out.pulumi("up", "--yes", "--skip-preview", check=False)
         assert locked.returncode != 0 and "the stack is currently locked" in locked.stderr
@@ -483,6 +494,23 @@ def refresh_ops(events: str) -> dict[str, list[str]]:
                 done["metadata"]["urn"].rsplit("::", 1)[1]
             )
     return {op: sorted(names) for op, names in out.items()}
+
+
+def orphans(root: Path) -> dict[int, str]:
+    """pid -> command line of the processes the project's CLI started: they inherited its
+    environment (PULUMI_HOME under the project dir)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"PULUMI_HOME={root}".encode() in environ:
+            found[int(proc.name)] = cmd
+    return found
 
 
 def leak_needles(site: SimSite) -> list[str]:
