@@ -34,7 +34,6 @@ ENGINE_ENV = {
 # A caller that exports PULUMI_SKIP_CHECKPOINTS (e.g. false) keeps its own choice.
 CHECKPOINTS_VAR = "PULUMI_SKIP_CHECKPOINTS"
 POLICY_PACK = Path(__file__).resolve().parent / "policypack"
-OPERATIONS = ("preview", "up", "refresh", "destroy")
 
 
 class MissingTool(Exception):
@@ -89,17 +88,24 @@ def workspace_env(project_dir: Path, environ: dict[str, str] | None = None) -> d
 def workspace_options(project_dir: Path, environ: dict[str, str] | None = None):
     from pulumi import automation as auto
 
+    return auto.LocalWorkspaceOptions(**_workspace_args(project_dir, environ))
+
+
+def _workspace_args(project_dir: Path, environ: dict[str, str] | None) -> dict:
+    """What LocalWorkspaceOptions and LocalWorkspace both take."""
+    from pulumi import automation as auto
+
     cli = Path(require_cli())
     # PulumiCommand wants the install root (<root>/bin/pulumi). This Python's directory
     # (the venv) goes first on PATH: its python3 runs the dynamic providers.
     env = workspace_env(project_dir, environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return auto.LocalWorkspaceOptions(
-        work_dir=str(project_dir),
-        env_vars=env,
-        secrets_provider="passphrase",
-        pulumi_command=auto.PulumiCommand(root=str(cli.parent.parent)),
-    )
+    return {
+        "work_dir": str(project_dir),
+        "env_vars": env,
+        "secrets_provider": "passphrase",
+        "pulumi_command": auto.PulumiCommand(root=str(cli.parent.parent)),
+    }
 
 
 def select_stack(stack: str, project_dir: Path, environ: dict[str, str] | None = None):
@@ -116,18 +122,8 @@ def is_deployed(stack: str, project_dir: Path, environ: dict[str, str] | None = 
     from pulumi import automation as auto
 
     (Path(project_dir) / ".pulumi").mkdir(exist_ok=True)
-    ws = auto.LocalWorkspace(**vars_of(workspace_options(project_dir, environ)))
+    ws = auto.LocalWorkspace(**_workspace_args(project_dir, environ))
     return any(s.name == stack and (s.resource_count or 0) > 0 for s in ws.list_stacks())
-
-
-def vars_of(opts) -> dict:
-    """LocalWorkspaceOptions as LocalWorkspace keyword arguments."""
-    return {
-        "work_dir": opts.work_dir,
-        "env_vars": opts.env_vars,
-        "secrets_provider": opts.secrets_provider,
-        "pulumi_command": opts.pulumi_command,
-    }
 
 
 def run_operation(

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from concurrent import futures
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -75,9 +76,11 @@ def exec_args(req, engine: str, exec_path: str) -> list[str]:
     return [*args, _program_path(req), *req.args]
 
 
-def resource_plugins() -> list[dict[str, str]]:
+@lru_cache(maxsize=1)
+def resource_plugins() -> tuple[dict[str, str], ...]:
     """Resource plugins declared by installed packages (pulumi-plugin.json), as the Go
-    host reports them; the engine would fetch missing ones (disabled here)."""
+    host reports them; the engine would fetch missing ones (disabled here). Read once:
+    the engine asks on every operation, and the venv does not change under a host."""
     found = []
     for dist in metadata.distributions():
         for f in dist.files or ():
@@ -96,7 +99,7 @@ def resource_plugins() -> list[dict[str, str]]:
                         "server": spec.get("server", ""),
                     }
                 )
-    return found
+    return tuple(found)
 
 
 class Children:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -125,7 +126,7 @@ def _connection_options(settings: Settings) -> dict[str, float]:
     ):
         if value is None:
             continue
-        if not value > 0 or value != value or value == float("inf"):
+        if not (math.isfinite(value) and value > 0):
             raise InputError([f"{NS}:{key}: must be a positive number, got {value}"])
         options[name] = value
     return options

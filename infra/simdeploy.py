@@ -109,25 +109,16 @@ def _set_secret(ws: Path, stack: str, key: str, value: str, env: dict[str, str])
     cli = automation.require_cli()
     run_env = {**env, **automation.workspace_env(ws, env)}
     (ws / ".pulumi").mkdir(exist_ok=True)
-    init = subprocess.run(
-        [cli, "stack", "select", "--create", stack, "--secrets-provider", "passphrase"],
-        cwd=ws,
-        env=run_env,
-        capture_output=True,
-        text=True,
-    )
-    if init.returncode != 0:
-        raise InputError([f"--sim: pulumi stack select {stack}: {init.stderr.strip()}"])
-    done = subprocess.run(
-        [cli, "config", "set", "--secret", key, "--stack", stack],
-        cwd=ws,
-        env=run_env,
-        input=value,  # stdin: never on a command line
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise InputError([f"--sim: pulumi config set --secret {key}: {done.stderr.strip()}"])
+
+    def pulumi(*args: str, stdin: str | None = None) -> None:
+        done = subprocess.run(
+            [cli, *args], cwd=ws, env=run_env, input=stdin, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise InputError([f"--sim: pulumi {' '.join(args[:2])}: {done.stderr.strip()}"])
+
+    pulumi("stack", "select", "--create", stack, "--secrets-provider", "passphrase")
+    pulumi("config", "set", "--secret", key, "--stack", stack, stdin=value)  # never in argv
 
 
 def remove(state_dir: Path) -> None:
