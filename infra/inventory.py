@@ -14,10 +14,7 @@ host's kernel: roles write persistent configuration but load no modules and rebo
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from infra.design.model import Node
+from infra.fsutil import write_output_dir
 
 # Boards whose GPUs talk over NVSwitch need NVIDIA's fabric manager: the 8-GPU SXM
 # baseboards (HGX/DGX H100). PCIe cards and 4-GPU boards use direct NVLink or none.
@@ -101,6 +99,10 @@ def connection_vars(connection: Mapping) -> dict:
         "-o IdentitiesOnly=yes"
     )
     return {
+        # Also as an inventory variable, which outranks the environment: ansible-runner
+        # exports ANSIBLE_HOST_KEY_CHECKING=False unless told otherwise, and with it Mitogen
+        # would put `StrictHostKeyChecking no` ahead of the options below.
+        "ansible_host_key_checking": True,
         "ansible_user": connection.get("user", "root"),
         "ansible_port": int(connection.get("port", 22)),
         "ansible_ssh_private_key_file": connection["private_key"],
@@ -155,31 +157,21 @@ def models_from_catalog(catalog) -> dict[str, NodeModelInfo]:
     }
 
 
-def write(out_dir: Path, files: Mapping[str, str]) -> None:
-    """Replace inventory/<stack>/ as a whole: build it beside the old one, then swap, so a
-    failure leaves the old inventory intact and no stale host_vars survive."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for rel, text in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        # Keep what the site put beside the generated files (per-stack group_vars).
-        if (out_dir / "group_vars").is_dir():
-            shutil.copytree(out_dir / "group_vars", tmp / "group_vars")
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+# What the site adds to a generated inventory and keeps across runs: per-stack group_vars.
+SITE_OWNED = ("group_vars",)
+
+
+def write(
+    out_dir: Path,
+    files: Mapping[str, str],
+    stack: str | None = None,
+    protect: tuple[Path, ...] = (),
+) -> Path:
+    """Replace inventory/<stack>/ as a whole (infra/fsutil.write_output_dir): a failure
+    or a kill leaves the old inventory whole, no stale host_vars survive, and the site's
+    group_vars are carried over into the new one (a file generated there wins)."""
+    command = f"inventory --stack {stack}" if stack else "inventory"
+    return write_output_dir(out_dir, files, command=command, keep=SITE_OWNED, protect=protect)
 
 
 def _dump(doc: object) -> str:
