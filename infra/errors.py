@@ -17,3 +17,10 @@ def at(path: str, message: str) -> str:
     """One problem line: `supercluster:cluster.<path>: <message>`."""
     sep = "." if path and not path.startswith("[") else ""
     return f"{CONFIG_ROOT}{sep}{path}: {message}" if path else f"{CONFIG_ROOT}: {message}"
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """`value` quoted for an error line, cut to `limit` characters so that a huge input
+    (a 1 MB name, a list of a million items) cannot flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -8,19 +8,89 @@ fails with one line per problem naming its config path (see errors.InputError).
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from infra.errors import CONFIG_ROOT, InputError, at
+from infra.errors import CONFIG_ROOT, InputError, at, shown
 
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
+# Limits of a stack file and of the site it declares (docs/stack-limits.md). They bound
+# the work a small file can cause: a few bytes of YAML must never allocate gigabytes.
+MAX_STACK_FILE_BYTES = 1 << 20  # real stack files are a few KB (memphis: under 4 KB)
+MAX_YAML_NODES = 100_000  # values after aliases are expanded (memphis: under 1,000)
+MAX_YAML_DEPTH = 32  # nesting levels (the spec itself is 6 deep)
+MAX_PROBLEMS = 50  # lines one bad spec reports: the first 49 and a count of the rest
+DEFAULT_MAX_NODES = 200_000  # 16x the 12,544-node memphis site; limits.max_nodes raises it
+HARD_MAX_NODES = 2_000_000  # no override goes past this (memory: ~1 KB per node's links)
+
+# Names the layout and the stack layering use for their own objects: a hall, row or rack
+# type of that name would merge with them (racks, power, inventory groups, Pulumi URNs).
+RESERVED_ROW_NAMES = frozenset({"spine", "core"})  # layout's switch areas: <hall>-spine-01
+RESERVED_HALL_NAMES = frozenset({"all", "site"})  # values of supercluster:layer
+RESERVED_RACK_TYPE_NAMES = frozenset({"network"})  # the rack_type of every switch rack
+
+_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?")
+
+
+def _dns_label(value: str) -> str:
+    """Names become host names (nodes are <hall>-<su>-nNN), so each is a DNS label."""
+    if not _LABEL.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a valid name: use 1-31 lowercase ASCII letters, digits "
+            "and '-', starting with a letter and not ending with '-' (names become host names)"
+        )
+    return value
+
+
+def _reserved(words: frozenset[str], what: str):
+    def check(value: str) -> str:
+        if value in words:
+            raise ValueError(f"{value!r} is reserved ({what}); choose another name")
+        return value
+
+    return AfterValidator(check)
+
+
+def _number(value: object) -> object:
+    """Numbers are numbers: YAML `true` or "4" must not pass as 1 or 4 (pydantic's lax
+    mode would take them). Integral floats still pass for int fields: the Pulumi engine
+    hands the policy pack every number as a float."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid number, not a boolean")
+    if isinstance(value, (str, bytes)):
+        raise ValueError("Input should be a valid number, not a string")
+    return value
+
+
+def Int(ge: int = 0, le: int = 1_000_000, gt: int | None = None):
+    """A bounded int: every count drives allocation, so each has a ceiling."""
+    bounds = {"gt": gt} if gt is not None else {"ge": ge}
+    return Annotated[int, BeforeValidator(_number), Field(le=le, **bounds)]
+
+
+def Float(ge: float | None = None, le: float = 1e6, gt: float | None = None):
+    """A bounded, finite float (no NaN, no infinity)."""
+    bounds = {"ge": ge} if gt is None else {"gt": gt}
+    return Annotated[float, BeforeValidator(_number), Field(le=le, allow_inf_nan=False, **bounds)]
+
+
+Name = Annotated[StrictStr, AfterValidator(_dns_label)]
+ModelName = Annotated[StrictStr, Field(min_length=1, max_length=64)]  # a catalog key
+Coord = Float(ge=-10_000.0, le=10_000.0)  # metres from the site origin: a 20 km site
+Mw = Float(gt=0, le=100_000)  # 100 GW: far above any site
 
 # ASHRAE TC9.9 liquid cooling classes: maximum facility water supply temperature, C.
 # Source: ASHRAE "Liquid Cooling Guidelines for Datacom Equipment Centers" (W-classes).
@@ -31,40 +101,45 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SuName = Annotated[StrictStr, Field(pattern=r"^su[0-9]{3,7}$")]  # e.g. "su005"
+Count = Int(gt=0, le=10_000)  # generation units, battery units
+Metres = Float(gt=0, le=100.0)  # pitches, spacings: a rack or an aisle, not a site
+
+
 class Site(Model):
     name: Name
-    location: str = ""
+    location: Annotated[StrictStr, Field(max_length=200)] = ""
 
 
 class Generation(Model):
     kind: Literal["gas_turbine", "diesel", "fuel_cell", "solar"]
-    count: PosInt
-    mw_each: PosFloat
+    count: Count
+    mw_each: Mw
 
 
 class Storage(Model):
     """Battery storage: a bridge for transients, never counted as supply."""
 
     kind: Literal["battery"] = "battery"
-    units: PosInt
-    mw_each: PosFloat
-    mwh_each: PosFloat
+    units: Count
+    mw_each: Mw
+    mwh_each: Mw
 
 
 class PowerPlan(Model):
-    utility_contract_mw: PosFloat
-    generation: list[Generation] = []
-    storage: list[Storage] = []
-    target_pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
+    utility_contract_mw: Mw
+    generation: Annotated[list[Generation], Field(max_length=64)] = []
+    storage: Annotated[list[Storage], Field(max_length=64)] = []
+    target_pue: Float(ge=1.0, le=3.0) = 1.2
     # What the contract is checked against: expected (sustained) draw or nameplate.
     budget_basis: Literal["expected", "nameplate"] = "expected"
 
 
 class CoolingPlant(Model):
     water_class: Literal["W17", "W27", "W32", "W40", "W45", "W+"]
-    supply_temp_c: float
-    capacity_mw: PosFloat
-    facility_delta_t_c: PosFloat = 10.0
+    supply_temp_c: Float(ge=0.0, le=100.0)
+    capacity_mw: Mw
+    facility_delta_t_c: Float(gt=0, le=50.0) = 10.0
 
     @model_validator(mode="after")
     def _supply_within_class(self) -> CoolingPlant:
@@ -77,54 +152,54 @@ class CoolingPlant(Model):
 
 
 class RackType(Model):
-    name: Name
-    node: str  # catalog node model
-    nodes: PosInt
-    first_node_u: PosInt = 1  # lowest U of the lowest node (an in-rack CDU sits below)
-    height_u: PosInt = 48
+    name: Annotated[Name, _reserved(RESERVED_RACK_TYPE_NAMES, "the type of switch racks")]
+    node: ModelName  # catalog node model
+    nodes: Int(gt=0, le=256)
+    first_node_u: Int(gt=0, le=100) = 1  # lowest U of the lowest node (an in-rack CDU below)
+    height_u: Int(gt=0, le=100) = 48
     cdu: Literal["in_rack", "in_row", "none"] = "in_rack"
-    cdu_model: str | None = None  # catalog CDU; required unless cdu is "none"
-    pdu_model: str
-    pdus_per_feed: PosInt = 1  # PDUs on each of the A and B feeds
+    cdu_model: ModelName | None = None  # catalog CDU; required unless cdu is "none"
+    pdu_model: ModelName
+    pdus_per_feed: Int(gt=0, le=16) = 1  # PDUs on each of the A and B feeds
 
 
 class Row(Model):
-    name: Name
-    x_m: float  # position of the row's first rack in hall coordinates
-    y_m: float
-    racks: PosInt  # compute racks
+    name: Annotated[Name, _reserved(RESERVED_ROW_NAMES, "a switch area of the hall")]
+    x_m: Coord  # position of the row's first rack in hall coordinates
+    y_m: Coord
+    racks: Int(gt=0, le=10_000)  # compute racks
     rack_type: Name
-    pitch_m: PosFloat = 0.6  # rack width
-    network_racks: NonNegInt = 0  # switch racks at the end of the row (leaves of its SUs)
-    cdus: NonNegInt = 0  # in-row CDUs serving this row (rack types with cdu: in_row)
+    pitch_m: Metres = 0.6  # rack width
+    network_racks: Int(ge=0, le=1_000) = 0  # switch racks at the end of the row
+    cdus: Int(ge=0, le=1_000) = 0  # in-row CDUs serving this row (rack types with in_row)
 
 
 class Area(Model):
     """A floor area where switch racks are placed in lines of `racks_per_line`."""
 
-    x_m: float
-    y_m: float
-    racks_per_line: PosInt = 20
-    line_spacing_m: PosFloat = 2.4
+    x_m: Coord
+    y_m: Coord
+    racks_per_line: Int(gt=0, le=1_000) = 20
+    line_spacing_m: Metres = 2.4
 
 
 class Hall(Model):
-    name: Name
-    x_m: float = 0.0  # hall origin in site coordinates
-    y_m: float = 0.0
-    rows: Annotated[list[Row], Field(min_length=1)]
+    name: Annotated[Name, _reserved(RESERVED_HALL_NAMES, "a value of supercluster:layer")]
+    x_m: Coord = 0.0  # hall origin in site coordinates
+    y_m: Coord = 0.0
+    rows: Annotated[list[Row], Field(min_length=1, max_length=1_000)]
     spine_area: Area | None = None  # where this hall's spine racks stand
 
 
 class Oversubscription(Model):
-    leaf: Annotated[float, Field(ge=1.0, le=8.0)] = 1.0
-    spine: Annotated[float, Field(ge=1.0, le=8.0)] = 1.0
+    leaf: Float(ge=1.0, le=8.0) = 1.0
+    spine: Float(ge=1.0, le=8.0) = 1.0
 
 
 class Ufm(Model):
     """UFM appliance taking the last node slot of the first SU (DGX SuperPOD, 1-4 SUs)."""
 
-    ports: Annotated[int, Field(ge=1, le=8)] = 4
+    ports: Int(ge=1, le=8) = 4
 
 
 class CoreArea(Area):
@@ -132,41 +207,54 @@ class CoreArea(Area):
 
 
 class Cabling(Model):
-    tray_rise_m: NonNegFloat = 2.0  # from a port up to the overhead tray, per end
-    slack_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
-    in_rack_m: PosFloat = 1.0  # both ends in one rack
+    tray_rise_m: Float(ge=0, le=100.0) = 2.0  # from a port up to the overhead tray, per end
+    slack_fraction: Float(ge=0.0, le=1.0) = 0.1
+    in_rack_m: Metres = 1.0  # both ends in one rack
 
 
 class Fabric(Model):
     technology: Literal["infiniband_ndr", "roce_400g"] = "infiniband_ndr"
     topology: Literal["rail_optimized_fat_tree"] = "rail_optimized_fat_tree"
-    su_nodes: PosInt = 32
+    su_nodes: Int(gt=0, le=1_024) = 32
     tiers: Literal[2, 3, "auto"] = "auto"
     planes: Literal["single", "per_rail"] = "single"
     oversubscription: Oversubscription = Oversubscription()
-    switch: str = "QM9700"
+    switch: ModelName = "QM9700"
     split_mode: Literal["ndr400", "ndr200"] = "ndr400"
-    lmc: Annotated[int, Field(ge=0, le=7)] = 0
-    switches_per_rack: Annotated[int, Field(ge=1, le=48)] = 16
-    network_pdu_model: str = "PDU-415V-60A-3P"  # PDUs of switch racks (one per feed)
+    lmc: Int(ge=0, le=7) = 0
+    switches_per_rack: Int(ge=1, le=48) = 16
+    network_pdu_model: ModelName = "PDU-415V-60A-3P"  # PDUs of switch racks (one per feed)
     ufm: Ufm | None = None
     core_area: CoreArea | None = None
     cabling: Cabling = Cabling()
 
 
 class Addressing(Model):
-    """Management and BMC address pools (the simulated site uses loopback pools)."""
+    """Management and BMC address pools (the simulated site uses loopback pools).
 
-    mgmt_cidr: str
-    bmc_cidr: str
+    IPv4 only for now: node inventories, BMC URLs and the simulated site are IPv4, and an
+    IPv6 pool would hand out the subnet-router anycast address and unbracketed URLs."""
+
+    mgmt_cidr: Annotated[StrictStr, Field(max_length=64)]
+    bmc_cidr: Annotated[StrictStr, Field(max_length=64)]
+
+    @field_validator("mgmt_cidr", "bmc_cidr")
+    @classmethod
+    def _ipv4_network(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        if net.version != 4:
+            raise ValueError(f"{net} is IPv6: address pools are IPv4 only (docs/stack-limits.md)")
+        return value
 
     @model_validator(mode="after")
-    def _valid_networks(self) -> Addressing:
-        for field_name in ("mgmt_cidr", "bmc_cidr"):
-            try:
-                ipaddress.ip_network(getattr(self, field_name), strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{field_name}: {exc}") from None
+    def _pools_apart(self) -> Addressing:
+        """A node's management and BMC addresses must never be the same host."""
+        mgmt, bmc = ipaddress.ip_network(self.mgmt_cidr), ipaddress.ip_network(self.bmc_cidr)
+        if mgmt.overlaps(bmc):
+            raise ValueError(f"mgmt_cidr {mgmt} and bmc_cidr {bmc} overlap: use separate pools")
         return self
 
 
@@ -174,21 +262,28 @@ class Phase(Model):
     """What is energized from this phase on (phases are cumulative)."""
 
     name: Name
-    halls: list[Name] = []
-    sus: list[str] = []  # scalable unit names, e.g. "su005"
-    utility_contract_mw: PosFloat | None = None  # the contract in force in this phase
-    generation: list[Generation] | None = None  # on-site units running in this phase
+    halls: Annotated[list[Name], Field(max_length=64)] = []
+    sus: Annotated[list[SuName], Field(max_length=10_000)] = []  # e.g. "su005"
+    utility_contract_mw: Mw | None = None  # the contract in force in this phase
+    generation: Annotated[list[Generation], Field(max_length=64)] | None = None  # on-site
+
+
+class Limits(Model):
+    """Explicit overrides of the size cap (a typo must not turn into a 10^9-rack site)."""
+
+    max_nodes: Int(gt=0, le=HARD_MAX_NODES) = DEFAULT_MAX_NODES
 
 
 class ClusterSpec(Model):
     site: Site
     power: PowerPlan
     cooling: CoolingPlant
-    rack_types: Annotated[list[RackType], Field(min_length=1)]
-    halls: Annotated[list[Hall], Field(min_length=1)]
+    rack_types: Annotated[list[RackType], Field(min_length=1, max_length=64)]
+    halls: Annotated[list[Hall], Field(min_length=1, max_length=64)]
     fabric: Fabric = Fabric()
     addressing: Addressing
-    phases: list[Phase] = []
+    phases: Annotated[list[Phase], Field(max_length=256)] = []
+    limits: Limits = Limits()
 
 
 def _loc_path(loc: tuple) -> str:
@@ -196,7 +291,7 @@ def _loc_path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith(("function-after", "literal[", "int", "str")):
+        elif str(part).startswith(("function-", "literal[", "int", "str", "float")):
             continue  # pydantic's union/validator branch markers: not config keys
         else:
             out += f".{part}" if out else str(part)
@@ -212,36 +307,201 @@ def _describe(err: dict) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def capped(problems: list[str], limit: int = MAX_PROBLEMS) -> list[str]:
+    """At most `limit` lines: the first ones and a count of the rest (a list of a
+    million bad entries must not print a million lines)."""
+    if len(problems) <= limit:
+        return problems
+    rest = len(problems) - (limit - 1)
+    return [*problems[: limit - 1], f"... and {rest:,} more problem(s)"]
+
+
 def parse_spec(data: object) -> ClusterSpec:
     """Validate the `supercluster:cluster` object; raise InputError with config paths."""
     if not isinstance(data, dict):
-        raise InputError([at("", "must be a mapping")])
+        raise InputError([at("", f"must be a mapping, got {_kind(data)}")])
     try:
         return ClusterSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [at(_loc_path(e["loc"]), _describe(e)) for e in exc.errors()]
-        raise InputError(problems) from None
+        # A key can be any string: cut it before it reaches a message.
+        problems = [at(_short_path(_loc_path(e["loc"])), _describe(e)) for e in exc.errors()]
+        raise InputError(capped(problems)) from None
+
+
+def _short_path(path: str, limit: int = 200) -> str:
+    return path if len(path) <= limit else path[: limit - 3] + "..."
+
+
+def _kind(value: object) -> str:
+    return {type(None): "nothing", list: "a list", str: "a string"}.get(type(value), "a value")
+
+
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Pulumi's own rule for stack names
 
 
 def stack_file(stack: str, project_dir: Path) -> Path:
+    if not _STACK_NAME.fullmatch(stack) or stack.startswith("."):
+        raise InputError(
+            [
+                f"--stack {shown(stack)}: a stack name is 1-100 letters, digits, '-', '_' "
+                "or '.', not starting with '.'"
+            ]
+        )
     return Path(project_dir) / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_config(stack: str, project_dir: Path) -> dict:
-    """The `config:` mapping of Pulumi.<stack>.yaml."""
-    path = stack_file(stack, project_dir)
-    if not path.is_file():
-        raise InputError([f"{path}: no such stack file (stack {stack!r})"])
+# ---- reading a stack file --------------------------------------------------------------
+# One reader for every stack file (the spec's and the hall layers'): bytes capped, UTF-8,
+# YAML composed to a node graph and checked before anything is built from it.
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def read_stack_file(path: Path) -> object:
+    """The parsed YAML document of a stack file, or InputError naming the file (and the
+    line) for: a file too big, not UTF-8, malformed YAML, a duplicate key, aliases that
+    expand past MAX_YAML_NODES, nesting past MAX_YAML_DEPTH."""
+    text = _decode(path, _read_capped(path))
+    loader = _LOADER(text)
     try:
-        doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_graph(path, loader, node)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError([f"{path}:{where}: malformed YAML: {reason}"]) from None
-    config = (doc or {}).get("config") if isinstance(doc, dict) else None
-    if not isinstance(config, dict) or CONFIG_ROOT not in config:
+        raise InputError([_yaml_problem(path, exc)]) from None
+    except RecursionError:
+        raise InputError([f"{path}: malformed YAML: nested too deeply"]) from None
+    finally:
+        loader.dispose()
+
+
+def _read_capped(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_STACK_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise InputError(
+            [f"{path}: larger than {MAX_STACK_FILE_BYTES:,} bytes; a stack file is a few KB"]
+        )
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            [
+                f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                f"offset {exc.start}); save the file as UTF-8"
+            ]
+        ) from None
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{path}:{where} malformed YAML: {shown(reason, 200)[1:-1]}"
+
+
+class _GraphCheck:
+    """One pass over the composed node graph, each node once (aliases share nodes): the
+    size and height of what it expands to, duplicate keys, alias cycles."""
+
+    def __init__(self, path: Path, loader):
+        self.path = path
+        self.loader = loader
+        self.seen: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+        self.active: set[int] = set()  # nodes on the current path: a repeat is a cycle
+
+    def refuse(self, node: yaml.Node, message: str) -> InputError:
+        mark = node.start_mark
+        return InputError(
+            [f"{self.path}: line {mark.line + 1} column {mark.column + 1}: {message}"]
+        )
+
+    def visit(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in self.active:
+            raise self.refuse(node, "an alias refers to its own anchor (a recursive structure)")
+        size, height = self.seen.get(key) or self._measure(node, depth)
+        if depth + height > MAX_YAML_DEPTH:
+            raise self.refuse(node, f"nested deeper than {MAX_YAML_DEPTH} levels")
+        return size, height
+
+    def _measure(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_YAML_DEPTH:
+            raise self.refuse(node, f"nested deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            self._refuse_duplicate_keys(node)
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        self.active.add(id(node))
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = self.visit(child, depth + 1)
+            size += child_size
+            height = max(height, child_height + 1)
+            if size > MAX_YAML_NODES:
+                raise self.refuse(
+                    node,
+                    f"expands to more than {MAX_YAML_NODES:,} values (aliases repeat what "
+                    "they name); write the site out or use fewer aliases",
+                )
+        self.active.discard(id(node))
+        self.seen[id(node)] = (size, height)
+        return size, height
+
+    def _refuse_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """YAML says keys are unique; PyYAML keeps the last. A repeated key is a merge
+        mistake that silently drops half of what the user wrote: refuse it. Keys brought
+        in by a merge (`<<: *anchor`) may be overridden: that is what merging is for."""
+        first: dict[object, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = (key_node.tag, self.loader.construct_object(key_node))
+            if key in first:
+                line = first[key].start_mark.line + 1
+                raise self.refuse(key_node, f"duplicate key {shown(key[1])} (first at line {line})")
+            first[key] = key_node
+
+
+def _check_graph(path: Path, loader, node: yaml.Node) -> None:
+    _GraphCheck(path, loader).visit(node, 0)
+
+
+def read_stack_config(stack: str, project_dir: Path) -> dict:
+    """The `config:` mapping of Pulumi.<stack>.yaml, holding the spec."""
+    path = stack_file(stack, project_dir)
+    config = read_config_mapping(path, stack)
+    if CONFIG_ROOT not in config:
         raise InputError([f"{path}: config.{CONFIG_ROOT} is missing"])
+    return config
+
+
+def read_config_mapping(path: Path, stack: str) -> dict:
+    """The `config:` mapping of a stack file (empty when the file has none)."""
+    if not path.is_file():
+        raise InputError([f"{path}: no such stack file (stack {shown(stack)})"])
+    doc = read_stack_file(path)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InputError([f"{path}: must be a YAML mapping with a config: key, got {_kind(doc)}"])
+    config = doc.get("config", {})
+    if not isinstance(config, dict):
+        raise InputError([f"{path}: config must be a mapping, got {_kind(config)}"])
     return config
 
 

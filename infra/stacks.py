@@ -23,15 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from infra.errors import CONFIG_ROOT, InputError
-from infra.spec import ClusterSpec, parse_spec, read_stack_config
+from infra.errors import CONFIG_ROOT, InputError, shown
+from infra.spec import ClusterSpec, parse_spec, read_config_mapping, read_stack_config, stack_file
 
 NS = "supercluster"
 SPEC_STACK_KEY = f"{NS}:specStack"
 LAYER_KEY = f"{NS}:layer"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RESOURCE_BUDGET = 1500  # per stack; the engine and file backend slow down past this
 
 
@@ -62,12 +59,13 @@ def _stack_files(project_dir: Path) -> dict[str, Path]:
 
 
 def _quick_config(path: Path) -> dict:
+    """The config of another stack file, {} when it is unreadable: a broken unrelated
+    stack file is reported when that stack is used (read through the same capped,
+    strict reader, so a hostile neighbour costs no more than a bad spec)."""
     try:
-        doc = yaml.load(path.read_text(), Loader=_LOADER) or {}
-    except yaml.YAMLError:
-        return {}  # a broken unrelated stack file is reported when that stack is used
-    config = doc.get("config") if isinstance(doc, dict) else None
-    return config if isinstance(config, dict) else {}
+        return read_config_mapping(path, path.name)
+    except InputError:
+        return {}
 
 
 def hall_stacks(spec_stack: str, project_dir: Path) -> dict[str, str]:
@@ -77,7 +75,7 @@ def hall_stacks(spec_stack: str, project_dir: Path) -> dict[str, str]:
         config = _quick_config(path)
         if config.get(SPEC_STACK_KEY) != spec_stack:
             continue
-        hall = config.get(LAYER_KEY)
+        hall = _setting(path.name, config, LAYER_KEY)
         if hall in out:
             raise InputError(
                 [f"{path}: {LAYER_KEY} {hall!r} is already deployed by stack {out[hall]!r}"]
@@ -86,12 +84,21 @@ def hall_stacks(spec_stack: str, project_dir: Path) -> dict[str, str]:
     return out
 
 
+def _setting(here: str, config: Mapping[str, Any], key: str) -> str | None:
+    """A plain-text stack setting (specStack, layer): a list or a mapping there would
+    otherwise reach a set lookup or a file name."""
+    value = config.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError([f"{here}: {key} must be a string, got {shown(value)}"])
+    return value
+
+
 def resolve(stack: str, project_dir: Path, config: Mapping[str, Any]) -> StackPlan:
     """The plan of `stack` from its config (the `config:` mapping of its stack file, or the
     same keys read through pulumi.Config)."""
     here = f"Pulumi.{stack}.yaml"
-    spec_stack = config.get(SPEC_STACK_KEY)
-    layer = config.get(LAYER_KEY)
+    spec_stack = _setting(here, config, SPEC_STACK_KEY)
+    layer = _setting(here, config, LAYER_KEY)
     if spec_stack is not None:
         if CONFIG_ROOT in config:
             raise InputError([f"{here}: set either {CONFIG_ROOT} or {SPEC_STACK_KEY}, not both"])
@@ -101,7 +108,7 @@ def resolve(stack: str, project_dir: Path, config: Mapping[str, Any]) -> StackPl
             raise InputError(
                 [
                     f"{here}: {LAYER_KEY} must name a hall of stack {spec_stack!r} "
-                    f"({', '.join(halls)}), got {layer!r}"
+                    f"({', '.join(halls)}), got {shown(layer)}"
                 ]
             )
         return StackPlan(stack, str(spec_stack), str(layer), spec)
@@ -112,7 +119,7 @@ def resolve(stack: str, project_dir: Path, config: Mapping[str, Any]) -> StackPl
         layer = "site" if hall_stacks(stack, project_dir) else "all"
     if layer not in ("all", "site"):
         raise InputError(
-            [f"{here}: {LAYER_KEY} of the spec stack is 'all' or 'site', got {layer!r}"]
+            [f"{here}: {LAYER_KEY} of the spec stack is 'all' or 'site', got {shown(layer)}"]
         )
     return StackPlan(stack, stack, str(layer), spec)
 
@@ -123,13 +130,11 @@ def load_plan(stack: str, project_dir: Path) -> StackPlan:
 
 def read_stack_config_any(stack: str, project_dir: Path) -> dict:
     """The config of a stack file that holds either the spec or a specStack pointer."""
-    path = Path(project_dir) / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise InputError([f"{path}: no such stack file (stack {stack!r})"])
-    config = _quick_config(path)
+    path = stack_file(stack, project_dir)
+    config = read_config_mapping(path, stack)  # errors name the file and line
     if SPEC_STACK_KEY in config:
         return config
-    return read_stack_config(stack, project_dir)  # the full check with line numbers
+    return read_stack_config(stack, project_dir)
 
 
 def stack_order(stack: str, project_dir: Path) -> list[str]:

@@ -7,6 +7,7 @@ from infra.design.cooling import compile_cooling
 from infra.design.fabric import compile_fabric, place_links
 from infra.design.layout import compile_layout, make_nodes
 from infra.design.model import Design
+from infra.design.names import check_unique_names
 from infra.design.power import compile_power, in_row_cdu_kw, rack_power, switch_draw_kw
 from infra.spec import ClusterSpec
 
@@ -29,6 +30,7 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         spec, racks, rack_kw, in_row_cdu_kw(spec, catalog), layout.sus, layout.su_hall
     )
     cooling = compile_cooling(spec, catalog, racks, nodes, rack_kw)
+    check_unique_names(spec, racks, nodes, fabric.switches, cooling.cdus, layout.ufm is not None)
     gpus_per_node = catalog.nodes[spec.rack_types[0].node].gpus
     gpus = sum(catalog.nodes[n.model].gpus for n in nodes)
     return Design(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from infra.catalog import Catalog
 from infra.design.model import Node, Rack
 from infra.errors import InputError, at
-from infra.spec import Area, ClusterSpec, Hall, RackType
+from infra.spec import HARD_MAX_NODES, Area, ClusterSpec, Hall, RackType
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +120,47 @@ def check_references(spec: ClusterSpec, catalog: Catalog) -> None:
                 )
     if fab.core_area is not None and fab.core_area.hall not in halls:
         problems.append(at("fabric.core_area.hall", f"unknown hall {fab.core_area.hall!r}"))
+    phases = set()
+    for i, phase in enumerate(spec.phases):
+        if phase.name in phases:  # each phase is a Pulumi resource named after it
+            problems.append(at(f"phases[{i}].name", f"duplicate phase {phase.name!r}"))
+        phases.add(phase.name)
     if problems:
         raise InputError(problems)
+
+
+def check_size(spec: ClusterSpec, catalog: Catalog) -> None:
+    """Refuse a site too big to build before building any of it: counts come from the
+    spec's numbers alone (a typo of `racks: 1000000000` must fail in microseconds, not
+    after 80 MB/s of allocation). Links grow with nodes x rails and switches with leaves,
+    so capping nodes, racks and leaves caps the whole design."""
+    limit = spec.limits.max_nodes
+    types = {rt.name: rt for rt in spec.rack_types}
+    nodes = racks = leaves = 0
+    for hall in spec.halls:
+        hall_nodes = rails = 0
+        for row in hall.rows:
+            rt = types[row.rack_type]
+            hall_nodes += row.racks * rt.nodes
+            racks += row.racks + row.network_racks
+            rails = max(rails, catalog.nodes[rt.node].rails)
+        nodes += hall_nodes
+        leaves += -(-hall_nodes // spec.fabric.su_nodes) * rails  # each hall starts a new SU
+    override = f"set limits.max_nodes (at most {HARD_MAX_NODES:,}) to build a site this large"
+    for count, what, path in (
+        (nodes, "nodes", "halls"),
+        (racks, "racks", "halls"),
+        (leaves, "leaf switches", "fabric.su_nodes"),
+    ):
+        if count > limit:
+            raise InputError(
+                [
+                    at(
+                        path,
+                        f"the site has {count:,} {what}, over the limit of {limit:,}: {override}",
+                    )
+                ]
+            )
 
 
 def _area_rack(hall: Hall, area: Area, kind: str, i: int) -> Rack:
@@ -182,6 +221,7 @@ def _place_hall(spec: ClusterSpec, hall: Hall, out: Layout, catalog: Catalog) ->
 
 def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
     check_references(spec, catalog)
+    check_size(spec, catalog)
     out = Layout(rack_types={rt.name: rt for rt in spec.rack_types})
     for hall in spec.halls:
         _place_hall(spec, hall, out, catalog)
