@@ -10,7 +10,7 @@ from pathlib import Path
 
 from infra.catalog import load_catalog
 from infra.design.model import Design
-from infra.fsutil import atomic_write_many
+from infra.fsutil import write_output_dir
 
 CABLING_FIELDS = (
     "cable_id",
@@ -153,14 +153,15 @@ def port_map_rows(design: Design) -> list[dict]:
     return rows
 
 
-def export_design(design: Design, out_dir: Path) -> list[Path]:
-    """Write the three files into out_dir; all or none are replaced."""
+def export_design(design: Design, out_dir: Path, protect: tuple[Path, ...] = ()) -> list[Path]:
+    """Write the three files into out_dir, replacing the directory as a whole (see
+    infra/fsutil.write_output_dir)."""
     files = {
-        out_dir / "cabling.csv": _csv(CABLING_FIELDS, cabling_rows(design)),
-        out_dir / "rack_elevations.csv": _csv(
+        "cabling.csv": _csv(CABLING_FIELDS, cabling_rows(design)),
+        "rack_elevations.csv": _csv(
             ("rack", "u", "height_u", "device", "kind", "model"), elevation_rows(design)
         ),
-        out_dir / "node_ports.csv": _csv(
+        "node_ports.csv": _csv(
             (
                 "node",
                 "rack",
@@ -178,5 +179,7 @@ def export_design(design: Design, out_dir: Path) -> list[Path]:
             port_map_rows(design),
         ),
     }
-    atomic_write_many(files)
-    return sorted(files)
+    out = write_output_dir(
+        out_dir, files, command=f"export --stack {design.stack}", protect=protect
+    )
+    return sorted(out / name for name in files)

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="write cabling plan, rack elevations, node port map")
     add_stack_args(p)
-    p.add_argument("--out", type=Path, default=None, help="directory (default out/<stack>)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory (default out/<stack>/export), replaced as a whole",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -61,8 +66,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _, design, violations = load_design(args)
-    out = args.out or args.project_dir / "out" / args.stack
-    for path in export_design(design, out):
+    # Not out/<stack> itself: `plan` writes out/<stack>/review, and one output never
+    # holds another (each run replaces its directory as a whole).
+    out = args.out or args.project_dir / "out" / args.stack / "export"
+    for path in export_design(design, out, protect=(args.project_dir,)):
         print(path)
     if errors(violations):
         print(

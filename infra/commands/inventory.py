@@ -24,7 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--state-dir", type=Path, default=None, help="the sim's state dir (default <project>/.sim)"
     )
-    p.add_argument("--out", type=Path, default=None, help="default <project>/inventory/<stack>")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default <project>/inventory/<stack>; replaced as a whole, its group_vars/ kept",
+    )
     p.set_defaults(func=cmd_inventory)
 
 
@@ -61,8 +66,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     files = inventory.render(
         args.stack, nodes, inventory.models_from_catalog(load_catalog()), connection
     )
-    out = (args.out or args.project_dir / "inventory" / args.stack).resolve()
-    inventory.write(out, files)
+    out = args.out or args.project_dir / "inventory" / args.stack
+    out = inventory.write(out, files, args.stack, protect=(args.project_dir,))
     groups = len(yaml.safe_load(files["hosts.yml"])["all"]["children"])
     print(f"inventory: {len(nodes)} hosts, {groups} groups -> {out}")
     return 0

@@ -41,7 +41,7 @@ def _steps(
         ("validate: the rules", ["validate", *s]),
         (
             "export: cabling plan, rack elevations, node port map",
-            ["export", *s, "--out", f"{project}/out/{stack}"],
+            ["export", *s, "--out", f"{project}/out/{stack}/export"],
         ),
     ]
     if design_only:

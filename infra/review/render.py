@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from infra.design.model import Design
 from infra.export import CABLING_FIELDS
-from infra.fsutil import atomic_write_many
+from infra.fsutil import write_output_dir
 from infra.review.model import Review
 from infra.review.plots import make_plots
 
@@ -155,12 +155,13 @@ def render_text(review: Review) -> str:
 
 
 def write_outputs(review: Review, base: Design | None, head: Design, out_dir: Path) -> list[Path]:
-    """review.md, review.html, review.json, cabling-changes.csv: all replaced or none."""
+    """review.md, review.html, review.json, cabling-changes.csv: the directory replaced as
+    a whole (infra/fsutil.write_output_dir)."""
     files = {
-        out_dir / "review.md": render_markdown(review),
-        out_dir / "review.html": render_html(review, base, head),
-        out_dir / "review.json": render_json(review),
-        out_dir / "cabling-changes.csv": render_cabling_csv(review),
+        "review.md": render_markdown(review),
+        "review.html": render_html(review, base, head),
+        "review.json": render_json(review),
+        "cabling-changes.csv": render_cabling_csv(review),
     }
-    atomic_write_many(files)
-    return sorted(files)
+    out = write_output_dir(out_dir, files, command=f"plan --stack {review.stack}")
+    return sorted(out / name for name in files)

@@ -171,7 +171,8 @@ def test_export_writes_cabling_elevations_and_port_map(capsys, project_dir, tmp_
     elev = list(csv.DictReader((tmp_path / "rack_elevations.csv").open()))
     rack1 = [r for r in elev if r["rack"] == "hall1-r01-01"]
     assert [r["kind"] for r in rack1] == ["node"] * 8 + ["cdu"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files
+    hidden = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert hidden == [".supercluster-output"]  # the output's marker, no temp files
 
 
 def test_export_failure_leaves_old_files(capsys, project_dir, tmp_path, monkeypatch):
@@ -231,4 +232,4 @@ def test_run_design_only_is_the_main_job_without_the_simulation(capsys, project_
     )
     assert code == 0
     assert "[3/3] export" in err and "run: ok" in err
-    assert (tmp_path / "out" / "dev" / "cabling.csv").exists()
+    assert (tmp_path / "out" / "dev" / "export" / "cabling.csv").exists()
