@@ -1,12 +1,30 @@
 """Subcommands of the `supercluster` CLI, one module each (see infra/cli.py)."""
 
 import argparse
+import re
 from pathlib import Path
+
+# Pulumi's rule for a stack's own name (no org/project qualifier): letters, digits, `-`,
+# `_`, `.`, at most 100. The name becomes part of paths (Pulumi.<stack>.yaml,
+# out/<stack>/, inventory/<stack>/): no `/`, and no `..` that could climb out of them.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def stack_name(value: str) -> str:
+    """argparse type of --stack: a name that stays a single path component."""
+    if not _STACK_NAME.fullmatch(value) or ".." in value or value.startswith("."):
+        raise argparse.ArgumentTypeError(
+            f"{value[:40]!r}: a stack name is 1-100 letters, digits, '-', '_' or '.' "
+            "(no '/', no '..', not starting with '.')"
+        )
+    return value
 
 
 def add_stack_args(parser: argparse.ArgumentParser) -> None:
     """--stack NAME means Pulumi.NAME.yaml in the project directory."""
-    parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument(
+        "--stack", type=stack_name, default="dev", help="stack name (Pulumi.<stack>.yaml)"
+    )
     parser.add_argument(
         "--project-dir", type=Path, default=Path.cwd(), help="directory holding Pulumi.yaml"
     )
