@@ -12,6 +12,7 @@ from pathlib import Path
 from infra.commands import add_stack_args
 from infra.errors import InputError
 from infra.fsutil import atomic_write_many
+from infra.text import printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,14 +106,14 @@ def _print_sim(r) -> None:
         f"switches {r.switches_seen}/{r.switches_designed}, HCAs {r.hcas_seen}/{r.hcas_designed}"
     )
     for line in r.opensm_errors[:5]:
-        print(f"  opensm: {line}")
+        print(f"  opensm: {printable(line)}")
     if r.faults:
         print(
             f"  injected {len(r.faults)} fault(s); validation found {len(r.findings)}: "
             f"{'exactly the injected ones' if r.faults_found else 'MISMATCH'}"
         )
     for f in r.findings:
-        print(f"  {f.summary}")
+        print(f"  {printable(f.summary)}")
 
 
 def _sim_json(r) -> dict:
@@ -159,10 +160,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
         )
     else:
-        for f in findings:
-            print(f"{f.kind:10} {f.summary}")
+        for f in findings:  # descriptions come from the fabric: escaped before printing
+            print(f"{f.kind:10} {printable(f.summary)}")
             for place in f.places:
-                print(f"{'':10}   at {place}")
+                print(f"{'':10}   at {printable(place)}")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(by_kind(findings).items()))
         print(
             f"{args.stack}: {len(findings)} finding(s){': ' + counts if counts else ''}",
@@ -172,16 +173,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from infra.fabric.discovered import guids_by_desc
+    from infra.fabric.discovered import read_node_guids
     from infra.fabric.opensm import GuidSource, render_plane
     from infra.fabric.plane import plane_fabric
 
-    guids = GuidSource()
-    if args.guids_from:
-        try:
-            guids = GuidSource(guids_by_desc(args.guids_from.read_text(errors="replace")))
-        except OSError as exc:
-            raise InputError([f"--guids-from {args.guids_from}: {exc.strerror}"]) from exc
+    # Discovered GUIDs are untrusted: typed (switch GUIDs only from Switch records), checked,
+    # duplicates refused, every problem with its file:line (infra/fabric/discovered.py).
+    guids = GuidSource(read_node_guids(args.guids_from)) if args.guids_from else GuidSource()
     design = _design(args)
     out = args.out or args.project_dir / "artifacts" / "fabric" / args.stack
     files: dict[Path, str] = {}

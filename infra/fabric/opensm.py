@@ -8,6 +8,7 @@ discovered topology matched by node description (`guids` argument).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,22 +76,29 @@ def _env() -> jinja2.Environment:
 
 
 class GuidSource:
-    """Node GUIDs by device: the plan's, or those a real fabric reported."""
+    """Node GUIDs by device: the plan's, or those a real fabric reported. A discovered
+    `NodeGuids` is looked up by type: a switch's GUID only among the Switch records, an
+    HCA's only among the Ca records, so an HCA that describes itself as a spine can never
+    become a root GUID. (A plain mapping, as older callers pass, serves both.)"""
 
-    def __init__(self, discovered: dict[str, int] | None = None):
+    def __init__(self, discovered: Mapping[str, int] | None = None):
         self.discovered = discovered
 
     def switch(self, name: str) -> int:
-        return self._get(name) if self.discovered is not None else switch_guid(name)
+        if self.discovered is None:
+            return switch_guid(name)
+        return self._get(name, "switch", getattr(self.discovered, "switches", self.discovered))
 
     def ca(self, desc: str) -> int:
-        return self._get(desc) if self.discovered is not None else ca_guid(desc)
+        if self.discovered is None:
+            return ca_guid(desc)
+        return self._get(desc, "HCA", getattr(self.discovered, "cas", self.discovered))
 
-    def _get(self, name: str) -> int:
-        assert self.discovered is not None
-        if name not in self.discovered:
-            raise InputError([f"--guids-from: no device with node description {name!r}"])
-        return self.discovered[name]
+    def _get(self, name: str, kind: str, table: Mapping[str, int]) -> int:
+        if name not in table:
+            where = getattr(self.discovered, "source", "--guids-from")
+            raise InputError([f"{where}: no {kind} with node description {name!r}"])
+        return table[name]
 
 
 def render_plane(
