@@ -21,6 +21,7 @@ from infra.errors import InputError
 from infra.providers import bmc_targets
 from infra.providers import redfish_ops as ops
 from infra.sim import bmc as sim_bmc
+from infra.text import printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,21 +126,22 @@ def _report(stack: str, source: str, rows: list[dict[str, Any]], wall_s: float) 
 
 def render(report: dict) -> str:
     lines = [f"{'NODE':<18} {'BMC':<15} {'POWER':<6} {'BOOT':<16} DRIFT"]
-    for row in report["nodes"]:
-        if "error" in row:
-            lines.append(
-                f"{row['node']:<18} {row['address']:<15} {'?':<6} {'?':<16} {row['error']}"
-            )
-            continue
-        boot = f"{row['boot_target']}/{row['boot_mode']}"
-        drift = ", ".join(f"{k}={v[1]} (want {v[0]})" for k, v in row["drift"].items()) or "-"
-        lines.append(f"{row['node']:<18} {row['address']:<15} {row['power']:<6} {boot:<16} {drift}")
+    for row in report["nodes"]:  # values and errors come from the BMC: escaped, one line each
+        lines.append(printable(_row_line(row)))
     s = report["summary"]
     lines.append(
         f"{report['stack']} ({report['source']}): {s['nodes']} BMCs, {s['in_profile']} in "
         f"profile, {s['drifted']} drifted, {s['failed']} failed, {s['wall_s']:.2f}s"
     )
     return "\n".join(lines)
+
+
+def _row_line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['node']:<18} {row['address']:<15} {'?':<6} {'?':<16} {row['error']}"
+    boot = f"{row['boot_target']}/{row['boot_mode']}"
+    drift = ", ".join(f"{k}={v[1]} (want {v[0]})" for k, v in row["drift"].items()) or "-"
+    return f"{row['node']:<18} {row['address']:<15} {row['power']:<6} {boot:<16} {drift}"
 
 
 class ProgressBar:

@@ -12,6 +12,7 @@ from infra.fleet import cliargs
 from infra.fleet.health import Expectation, expectation_for
 from infra.fleet.pins import load_pins
 from infra.fleet.run import Host, health, render_summary, timed
+from infra.text import printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     else:
         for r in results:
             if r["status"] != "ok":
-                print(f"{r['name']:24} {r['address']:15} {r['status']}: {r['detail']}")
+                # the detail quotes what the node said: escaped, one line
+                print(printable(f"{r['name']:24} {r['address']:15} {r['status']}: {r['detail']}"))
         print(render_summary(summary, results))
     return 0 if summary["ok"] == summary["hosts"] else 1

@@ -21,6 +21,7 @@ from infra.fleet import facts as facts_mod
 from infra.fleet.health import Expectation, check_host
 from infra.fleet.progress import Progress
 from infra.fleet.ssh import SshOptions, Target, run_many
+from infra.text import printable
 
 CHECK_FAILED = "check failed"
 CAUSE_ORDER = ("unreachable", "hostkey", "auth", "timeout", "error", CHECK_FAILED)
@@ -163,7 +164,8 @@ def render_summary(summary: dict, results: list[dict]) -> str:
         lines.append(f"{cause} ({len(names)}): {_names(names)}")
         if cause != CHECK_FAILED:
             reasons = sorted({details[n] for n in names})
-            lines += [f"    {reason}" for reason in reasons[:5]]
+            # a reason can quote what a node said: one escaped line each
+            lines += [f"    {printable(reason)}" for reason in reasons[:5]]
     for check, names in summary.get("checks_failed", {}).items():
         lines.append(f"  {check} ({len(names)}): {_names(names)}")
     return "\n".join(lines)
@@ -175,7 +177,12 @@ def _names(names: list[str], shown: int = 20) -> str:
 
 
 def facts_line(result: dict) -> str:
-    """One human line per host for `supercluster facts`."""
+    """One human line per host for `supercluster facts`, its node-given fields (models,
+    versions, OS name, kernel, error details) escaped: one line, no terminal sequences."""
+    return printable(_facts_line(result))
+
+
+def _facts_line(result: dict) -> str:
     if result["status"] != "ok":
         return f"{result['name']:24} {result['address']:15} {result['status']}: {result['detail']}"
     f = result["facts"]

@@ -22,6 +22,8 @@ import requests
 import sushy
 from sushy import exceptions as sushy_exc
 
+from infra.text import printable
+
 # sushy logs every retry with the URL and error; keep it to warnings so a 512-node run
 # stays readable (it never logs credentials: headers and bodies are sanitized).
 logging.getLogger("sushy").setLevel(logging.ERROR)
@@ -37,8 +39,10 @@ class BmcError(Exception):
 
     def __init__(self, address: str, reason: str):
         self.address = address
-        self.reason = reason
-        super().__init__(f"BMC {address}: {reason}")
+        # The reason can quote the BMC (an HTTP error's code, an exception's text): it is
+        # printed by `bmc status` and by the Pulumi engine, so escaped here, once.
+        self.reason = printable(reason)
+        super().__init__(f"BMC {address}: {self.reason}")
 
 
 @dataclass(frozen=True)
