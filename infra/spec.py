@@ -8,6 +8,7 @@ fails with one line per problem naming its config path (see errors.InputError).
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -72,6 +73,8 @@ def _number(value: object) -> object:
         raise ValueError("Input should be a valid number, not a boolean")
     if isinstance(value, (str, bytes)):
         raise ValueError("Input should be a valid number, not a string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Input should be a finite number")  # before any bound says less
     return value
 
 
@@ -371,7 +374,7 @@ def read_stack_file(path: Path) -> object:
         _check_graph(path, loader, node)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise InputError([_yaml_problem(path, exc)]) from None
+        raise InputError([_yaml_problem(path, exc, text)]) from None
     except RecursionError:
         raise InputError([f"{path}: malformed YAML: nested too deeply"]) from None
     finally:
@@ -404,9 +407,11 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+def _yaml_problem(path: Path, exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
+    if isinstance(exc, yaml.reader.ReaderError):  # a bad character: no mark, a position
+        where = f" line {text.count(chr(10), 0, exc.position) + 1}:"
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{path}:{where} malformed YAML: {shown(reason, 200)[1:-1]}"
 
