@@ -98,6 +98,11 @@ def _workspace_args(project_dir: Path, environ: dict[str, str] | None) -> dict:
     cli = Path(require_cli())
     # PulumiCommand wants the install root (<root>/bin/pulumi). This Python's directory
     # (the venv) goes first on PATH: its python3 runs the dynamic providers.
+    # The engine is the one child that keeps the caller's environment (the SDK adds
+    # os.environ under these): it needs PULUMI_CONFIG_PASSPHRASE, and the Redfish provider
+    # falls back to SUPERCLUSTER_BMC_USERNAME/PASSWORD on a refresh. Neither reaches a
+    # file: the state and stack files hold secrets as ciphertext only, and
+    # tests/test_secrets_canary.py greps everything an `up` writes for them.
     env = workspace_env(project_dir, environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return {
@@ -108,11 +113,21 @@ def _workspace_args(project_dir: Path, environ: dict[str, str] | None) -> dict:
     }
 
 
+def state_dir(project_dir: Path) -> Path:
+    """The file backend's directory, this user's alone: the state holds every resource's
+    outputs (addresses, hosts) and the secrets' ciphertext."""
+    path = Path(project_dir) / ".pulumi"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # made before this rule
+    return path
+
+
 def select_stack(stack: str, project_dir: Path, environ: dict[str, str] | None = None):
     from pulumi import automation as auto
 
     opts = workspace_options(project_dir, environ)
-    (Path(project_dir) / ".pulumi").mkdir(exist_ok=True)
+    state_dir(project_dir)
     return auto.create_or_select_stack(stack_name=stack, work_dir=str(project_dir), opts=opts)
 
 
@@ -121,7 +136,7 @@ def is_deployed(stack: str, project_dir: Path, environ: dict[str, str] | None = 
     StackReference needs its site stack deployed first)."""
     from pulumi import automation as auto
 
-    (Path(project_dir) / ".pulumi").mkdir(exist_ok=True)
+    state_dir(project_dir)
     ws = auto.LocalWorkspace(**_workspace_args(project_dir, environ))
     return any(s.name == stack and (s.resource_count or 0) > 0 for s in ws.list_stacks())
 

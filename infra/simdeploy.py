@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from infra import automation
+from infra import automation, childenv
 from infra.errors import InputError
 from infra.stacks import NS
 
@@ -51,7 +51,9 @@ def prepare(stack: str, project_dir: Path, state_dir: Path) -> tuple[Path, dict[
             [f"--sim: no simulated BMCs under {state_dir}: run `supercluster sim up` first"]
         )
     ws = workspace_dir(state_dir)
-    ws.mkdir(parents=True, exist_ok=True)
+    # The site's stack file, state and generated inventory: this user's alone.
+    ws.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ws.chmod(0o700)
     shutil.copyfile(Path(project_dir) / "Pulumi.yaml", ws / "Pulumi.yaml")
     link = ws / "infra"
     if not link.is_symlink():
@@ -93,7 +95,10 @@ def _salt(path: Path) -> str | None:
 
 
 def _passphrase_env(ws: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    """The caller's passphrase (or a file made for the site) and nothing else of the
+    caller's: `pulumi stack select` and `config set` need no other secret (the BMC password
+    goes in on stdin). The engine run itself takes the caller's environment (automation)."""
+    env = childenv.minimal("PULUMI_HOME", *automation.PASSPHRASE_VARS)
     if any(env.get(v) for v in automation.PASSPHRASE_VARS):
         return env
     path = ws / "passphrase"
@@ -108,7 +113,7 @@ def _passphrase_env(ws: Path) -> dict[str, str]:
 def _set_secret(ws: Path, stack: str, key: str, value: str, env: dict[str, str]) -> None:
     cli = automation.require_cli()
     run_env = {**env, **automation.workspace_env(ws, env)}
-    (ws / ".pulumi").mkdir(exist_ok=True)
+    automation.state_dir(ws)
 
     def pulumi(*args: str, stdin: str | None = None) -> None:
         done = subprocess.run(

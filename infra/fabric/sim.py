@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from infra import childenv
 from infra.design.model import Design
 from infra.fabric.discovered import parse_discovered
 from infra.fabric.faults import Fault, inject
@@ -210,14 +211,14 @@ def simulate_plane(
         )
         n = next(_counter)
         result.sockname = f"supercluster-fabric-{os.getpid()}-{n}"
-        env = dict(os.environ)
-        env.update(
+        # ibsim and OpenSM need no secret of the caller's, and no IBSIM_*/OSM_* setting
+        # of its either (e.g. IBSIM_SERVER_NAME would switch ibsim to TCP mode).
+        env = childenv.minimal(
             IBSIM_SOCKNAME=result.sockname,
             IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
             OSM_CACHE_DIR=str(state),
             OSM_TMP_DIR=str(state),
         )
-        env.pop("IBSIM_SERVER_NAME", None)  # local (unix socket) mode only
         nodes = len(fabric.switches) + len(fabric.cas)
         ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
         sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]

@@ -34,6 +34,7 @@ from typing import Protocol
 import bcrypt
 import requests
 
+from infra import childenv
 from infra.sim import bmc_tls
 
 DEFAULT_HOST = "127.0.30.1"
@@ -107,13 +108,15 @@ def start_emulator(
     if running and running.systems == systems and running.url == _url(host, port):
         return running
     stop_emulator(state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    # The BMCs' credentials, TLS key and password hash: this user's alone.
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
     (directory / "fakedriver.sqlite").unlink(missing_ok=True)
     ca, cert, key = bmc_tls.ensure_site_tls(directory, host)
     password = password or _stored_password(directory) or secrets.token_urlsafe(18)
     _write_secret(directory / "credentials.json", {"username": username, "password": password})
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(_BCRYPT_ROUNDS)).decode()
-    _write(directory / "htpasswd", f"{username}:{hashed}\n")
+    _write(directory / "htpasswd", f"{username}:{hashed}\n", mode=0o600)
     config = _emulator_config(systems, directory, host, port, cert, key, power_state)
     _write(directory / "config.py", config)
     with open(directory / "emulator.log", "ab") as log:
@@ -124,7 +127,8 @@ def start_emulator(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop_emulator ends all of it
-            env={**os.environ, "PYTHONPATH": _PROJECT_ROOT},
+            # The emulator needs no secret of the caller's (its password is in htpasswd).
+            env=childenv.minimal(PYTHONPATH=_PROJECT_ROOT),
         )
     _write(directory / "emulator.pid", f"{proc.pid}\n")
     emulator = Emulator(_url(host, port), str(ca), username, proc.pid, systems)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from infra import childenv
 from infra.sim import hardware as hw_fixtures
 from infra.sim.keys import ed25519_pair, write_private
 
@@ -265,6 +266,9 @@ class Fleet:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # outlives `sim up`; not killed by the terminal's ^C
+                # A node is another machine: its sshd (and all it starts) gets none of the
+                # controller's environment, where the operator's secrets live.
+                env=childenv.minimal(),
             )
         return proc.pid
 

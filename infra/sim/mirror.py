@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from infra import childenv
+
 HOST = "127.0.3.1"  # beside the dev stack's 127.0.1.x nodes and 127.0.2.x BMCs
 PORT = 8610
 
@@ -63,6 +65,7 @@ def start_mirror(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=childenv.minimal(),  # it serves files: no secret of the caller's
     )
     url = f"http://{host}:{port}"
     info = {"url": url, "pid": proc.pid, "suite": "./"}
