@@ -14,25 +14,48 @@ vars (supercluster_serial, supercluster_max_fail_percentage) that the plays read
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import shutil
+import stat
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import yaml
 
+from infra import childenv
 from infra.errors import InputError
 
 PLAYBOOKS = ("site", "host", "network", "gpu", "nccl", "acceptance", "reboot")
 ROLLING_FILE = Path("inventory/group_vars/all/rolling.yml")
 STATS_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+# Run directories kept per artifacts dir (each a run's events, stdout, summary and retry
+# list); older ones are removed after every run (docs/configuration.md).
+KEEP_RUNS = 20
+# What ansible-runner (2.4) puts in its child's environment for a playbook run: its event
+# callback, where that callback writes, the fact cache it was given, its host key default
+# (which ours overrides).
+RUNNER_VARS = (
+    "ANSIBLE_STDOUT_CALLBACK",
+    "ANSIBLE_CALLBACK_PLUGINS",
+    "ANSIBLE_RETRY_FILES_ENABLED",
+    "ANSIBLE_HOST_KEY_CHECKING",
+    "ANSIBLE_CACHE_PLUGIN",
+    "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+    "AWX_ISOLATED_DATA_DIR",
+    "RUNNER_OMIT_EVENTS",
+    "RUNNER_ONLY_FAILED_EVENTS",
+)
+# Taken from the caller beyond childenv's base: an operator whose SSH keys are in an agent.
+CALLER_VARS = ("SSH_AUTH_SOCK",)
 
 
 @dataclass
@@ -218,6 +241,91 @@ def _strategy_env(strategy: str) -> dict[str, str]:
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
 
 
+def _child_env(prepared: Mapping[str, str], ours: Mapping[str, str]) -> dict[str, str]:
+    """The playbook's environment: childenv's minimal one, what ansible-runner added for
+    its event callback and fact cache, and ours. ansible-runner seeds its child with the
+    caller's whole environment, operator secrets included (PULUMI_CONFIG_PASSPHRASE,
+    SUPERCLUSTER_BMC_PASSWORD), and saves it in <run>/command; ansible-playbook needs none
+    of them."""
+    env = childenv.minimal(*CALLER_VARS)
+    env.update({k: prepared[k] for k in RUNNER_VARS if k in prepared})
+    env.update(ours)
+    return env
+
+
+def _run_runner(env: Mapping[str, str], artifacts_dir: Path, keep_runs: int, **kwargs):
+    """ansible-runner's run with our environment for the playbook and every file it (and
+    Ansible's fact cache) writes private to this user; then the oldest runs beyond
+    `keep_runs` go, whatever became of this one."""
+    from ansible_runner.interface import init_runner
+
+    try:
+        with _private_umask():
+            # suppress_env_files: no env/envvars, env/extravars, env/cmdline copies of the
+            # arguments in the run directory (extra vars may hold a secret).
+            runner = init_runner(**kwargs, envvars=dict(env), suppress_env_files=True)
+            # Replaced after ansible-runner prepared it and before it writes <run>/command
+            # and starts ansible-playbook, which both read this one attribute.
+            runner.config.env = _child_env(runner.config.env, env)
+            runner.run()
+    finally:
+        # Ansible's jsonfile cache chmods every fact file 0644, whatever the umask.
+        private_tree(Path(kwargs["fact_cache"]))
+        rotate_runs(artifacts_dir, keep_runs)
+    return runner
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    """Files made meanwhile are 0600, directories 0700: ansible-playbook inherits the
+    umask, and Ansible's jsonfile fact cache has no mode setting of its own. Process-wide,
+    so only around the run (the CLI runs it on its one thread)."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def private_tree(path: Path) -> Path:
+    """`path` (ours: the fact cache, a run directory) as a directory only its owner can
+    enter, its files 0600: made so, or closed where a run before this rule left it open."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    for entry in path.iterdir():
+        st = entry.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            entry.chmod(0o600)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def rotate_runs(artifacts_dir: Path, keep: int) -> list[Path]:
+    """Remove all but the newest `keep` run directories under `artifacts_dir` (those that
+    hold ansible-runner's `command` record); returns the removed ones. Not ansible-runner's
+    rotate_artifacts: it removes the oldest entries of the directory whatever they are,
+    the fact cache shared by every run (facts/) included."""
+    runs = sorted(
+        (p for p in artifacts_dir.iterdir() if _is_run_dir(p)), key=lambda p: p.stat().st_mtime
+    )
+    old = runs[: max(len(runs) - keep, 0)]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    for path in runs[len(old) :]:
+        private_tree(path)  # kept runs from before runs were private
+    return old
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and (path / "command").is_file()
+
+
 def run(
     *,
     project_dir: Path,
@@ -234,10 +342,11 @@ def run(
     ident: str | None = None,
     on_event: Callable[[dict], None] | None = None,
     strategy: str | None = "mitogen_linear",
+    keep_runs: int = KEEP_RUNS,
 ) -> RunResult:
     """Run one playbook against a generated inventory; see the module docstring."""
-    import ansible_runner
-
+    if keep_runs < 1:
+        raise InputError([f"keep_runs: at least 1 (this run's own directory), not {keep_runs}"])
     project_dir = Path(project_dir).resolve()
     inventory_dir = Path(inventory_dir).resolve()
     if playbook not in PLAYBOOKS:
@@ -254,10 +363,14 @@ def run(
         "supercluster_max_fail_percentage": settings["max_fail_percentage"],
         **(extravars or {}),
     }
+    # Events, stdout and facts hold host data: each run's directory and the fact cache are
+    # this user's alone (the artifacts dir itself is too when we make it; one the caller
+    # named keeps its mode).
     artifacts_dir = Path(artifacts_dir or project_dir / "artifacts" / "configure").resolve()
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    artifacts_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_tree(artifacts_dir / "facts")
     ident = ident or time.strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-    (artifacts_dir / ident).mkdir(parents=True)
+    (artifacts_dir / ident).mkdir(mode=0o700)
     cmdline = " ".join(a for a, on in (("--check", check), ("--diff", diff)) if on)
     env = {
         "ANSIBLE_CONFIG": str(ansible_cfg or project_dir / "ansible.cfg"),
@@ -278,7 +391,10 @@ def run(
             flush=True,
         )
     started = time.monotonic()
-    runner = ansible_runner.run(
+    runner = _run_runner(
+        env,
+        artifacts_dir,
+        keep_runs,
         # One private data dir per run: ansible-runner reads env/cmdline and env/extravars
         # from it when an argument is absent, so a shared one would leak --check into the
         # next run.
@@ -291,7 +407,6 @@ def run(
         tags=tags,
         extravars=dict(vars_),
         cmdline=cmdline or None,
-        envvars=env,
         # Facts persist across runs (ansible.cfg: gathering = smart, a 2 h cache): a re-run
         # gathers nothing. ansible-runner would otherwise point the cache at a fresh
         # directory per run, overriding ANSIBLE_CACHE_PLUGIN_CONNECTION.
@@ -313,8 +428,9 @@ def run(
     retry = sorted(set(result.failed) | set(result.unreachable))
     if retry:
         result.retry_file = result.artifacts / "retry.txt"
-        result.retry_file.write_text("".join(f"{h}\n" for h in retry))
-    (result.artifacts / "summary.json").write_text(
+        _write_private(result.retry_file, "".join(f"{h}\n" for h in retry))
+    _write_private(
+        result.artifacts / "summary.json",
         json.dumps(
             {
                 "rc": result.rc,
@@ -327,7 +443,7 @@ def run(
             },
             indent=2,
             sort_keys=True,
-        )
+        ),
     )
     return result
 
