@@ -11,7 +11,7 @@ from pathlib import Path
 
 from infra.commands import add_stack_args
 from infra.errors import InputError
-from infra.fsutil import atomic_write_many
+from infra.fsutil import write_output_dir
 from infra.text import printable
 
 
@@ -182,10 +182,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     guids = GuidSource(read_node_guids(args.guids_from)) if args.guids_from else GuidSource()
     design = _design(args)
     out = args.out or args.project_dir / "artifacts" / "fabric" / args.stack
-    files: dict[Path, str] = {}
-    for plane in _planes(design, args.plane):
+    planes = _planes(design, args.plane)
+    files: dict[str, str] = {}
+    for plane in planes:
         for name, text in render_plane(design, plane_fabric(design, plane), guids=guids).items():
-            files[out / plane / name] = text
-    atomic_write_many(files)
+            files[f"{plane}/{name}"] = text
+    # The directory is replaced as a whole: --plane renders only those planes' files.
+    command = " ".join(
+        ["fabric render --stack", args.stack, *(f"--plane {p}" for p in args.plane or ())]
+    )
+    out = write_output_dir(out, files, command=command, protect=(args.project_dir,))
     print(f"wrote {len(files)} files under {out}")
     return 0
