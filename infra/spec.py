@@ -365,63 +365,65 @@ def read_stack_file(path: Path) -> object:
     """The parsed YAML document of a stack file, or InputError naming the file (and the
     line) for: a file too big, not UTF-8, malformed YAML, a duplicate key, aliases that
     expand past MAX_YAML_NODES, nesting past MAX_YAML_DEPTH."""
-    text = _decode(path, _read_capped(path))
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_STACK_FILE_BYTES + 1)  # never more, whatever the file's size
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return parse_stack_bytes(data, str(path))
+
+
+def parse_stack_bytes(data: bytes | str, where: str) -> object:
+    """The checks of read_stack_file on a stack file's content from elsewhere (a git
+    revision for the plan review); `where` starts each problem line."""
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise InputError(
+            [f"{where}: larger than {MAX_STACK_FILE_BYTES:,} bytes; a stack file is a few KB"]
+        )
+    text = data if isinstance(data, str) else _decode(where, data)
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_graph(path, loader, node)
+        _check_graph(where, loader, node)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise InputError([_yaml_problem(path, exc, text)]) from None
+        raise InputError([_yaml_problem(where, exc, text)]) from None
     except RecursionError:
-        raise InputError([f"{path}: malformed YAML: nested too deeply"]) from None
+        raise InputError([f"{where}: malformed YAML: nested too deeply"]) from None
     finally:
         loader.dispose()
 
 
-def _read_capped(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_STACK_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    if len(data) > MAX_STACK_FILE_BYTES:
-        raise InputError(
-            [f"{path}: larger than {MAX_STACK_FILE_BYTES:,} bytes; a stack file is a few KB"]
-        )
-    return data
-
-
-def _decode(path: Path, data: bytes) -> str:
+def _decode(where: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
             [
-                f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                f"{where}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
                 f"offset {exc.start}); save the file as UTF-8"
             ]
         ) from None
 
 
-def _yaml_problem(path: Path, exc: yaml.YAMLError, text: str) -> str:
+def _yaml_problem(where: str, exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
-    where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
+    line = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
     if isinstance(exc, yaml.reader.ReaderError):  # a bad character: no mark, a position
-        where = f" line {text.count(chr(10), 0, exc.position) + 1}:"
+        line = f" line {text.count(chr(10), 0, exc.position) + 1}:"
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{path}:{where} malformed YAML: {shown(reason, 200)[1:-1]}"
+    return f"{where}:{line} malformed YAML: {shown(reason, 200)[1:-1]}"
 
 
 class _GraphCheck:
     """One pass over the composed node graph, each node once (aliases share nodes): the
     size and height of what it expands to, duplicate keys, alias cycles."""
 
-    def __init__(self, path: Path, loader):
-        self.path = path
+    def __init__(self, where: str, loader):
+        self.where = where
         self.loader = loader
         self.seen: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
         self.active: set[int] = set()  # nodes on the current path: a repeat is a cycle
@@ -429,7 +431,7 @@ class _GraphCheck:
     def refuse(self, node: yaml.Node, message: str) -> InputError:
         mark = node.start_mark
         return InputError(
-            [f"{self.path}: line {mark.line + 1} column {mark.column + 1}: {message}"]
+            [f"{self.where}: line {mark.line + 1} column {mark.column + 1}: {message}"]
         )
 
     def visit(self, node: yaml.Node, depth: int) -> tuple[int, int]:
@@ -482,8 +484,8 @@ class _GraphCheck:
             first[key] = key_node
 
 
-def _check_graph(path: Path, loader, node: yaml.Node) -> None:
-    _GraphCheck(path, loader).visit(node, 0)
+def _check_graph(where: str, loader, node: yaml.Node) -> None:
+    _GraphCheck(where, loader).visit(node, 0)
 
 
 def read_stack_config(stack: str, project_dir: Path) -> dict:

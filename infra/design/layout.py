@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from infra.catalog import Catalog
 from infra.design.model import Node, Rack
 from infra.errors import InputError, at
-from infra.spec import HARD_MAX_NODES, Area, ClusterSpec, Hall, RackType
+from infra.spec import HARD_MAX_NODES, Area, ClusterSpec, Hall, RackType, capped
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,7 @@ def check_references(spec: ClusterSpec, catalog: Catalog) -> None:
             problems.append(at(f"phases[{i}].name", f"duplicate phase {phase.name!r}"))
         phases.add(phase.name)
     if problems:
-        raise InputError(problems)
+        raise InputError(capped(problems))  # 1,000 rows of one bad type: not 1,000 lines
 
 
 def check_size(spec: ClusterSpec, catalog: Catalog) -> None:

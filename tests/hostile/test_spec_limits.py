@@ -148,3 +148,16 @@ def test_a_collision_names_both_config_paths():
     first = info.value.problems[0]
     assert first.startswith("supercluster:cluster.halls[1].rows[0] (rack 1): makes rack")
     assert "'h-a-r01-01', as does supercluster:cluster.halls[0].rows[0] (rack 1)" in first
+
+
+def test_content_from_a_git_revision_gets_the_same_checks():
+    """The plan review reads the base revision's stack file as text: parse_stack_bytes
+    applies the reader's checks to it, each problem naming where it came from."""
+    from infra.spec import parse_stack_bytes
+
+    where = "Pulumi.t.yaml (main)"
+    with pytest.raises(InputError, match=r"\(main\): line 2 column 1: duplicate key 'a'"):
+        parse_stack_bytes("a: 1\na: 2\n", where)
+    with pytest.raises(InputError, match="larger than 1,048,576 bytes"):
+        parse_stack_bytes(b"#" * (2 << 20), where)
+    assert parse_stack_bytes(b"a: &x [1]\nb: *x\n", where) == {"a": [1], "b": [1]}

@@ -33,7 +33,7 @@ from infra.cli import main
 HERE = Path(__file__).resolve().parent
 STACKS = HERE / "stacks"
 PROJECT_YAML = HERE.parent.parent / "Pulumi.yaml"
-STDERR_MAX = 4096  # bytes: one line per problem, at most 50 lines, each cut short
+STDERR_MAX = 8192  # bytes: one line per problem, at most 50 lines of ~100 characters
 COMMANDS = ("validate", "design")
 PROCESS_MEMORY = 2 << 30  # address space of a case's process: a leak fails, not swaps
 PROCESS_TIMEOUT_S = 60
