@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra import childenv
+
 MARKER = "usr/share/doc/{name}/SUPERCLUSTER-TEST-PACKAGE"
 
 
@@ -127,6 +129,7 @@ def build(dest: Path, packages: list[Package] | None = None) -> Path:
         check=True,
         capture_output=True,
         text=True,
+        env=childenv.minimal(),  # packaging tools: no secret of the caller's
     ).stdout
     (dest / "Packages").write_text(index)
     with gzip.open(dest / "Packages.gz", "wt") as fh:
@@ -162,6 +165,7 @@ def _build_deb(pkg: Package, dest: Path) -> Path:
             ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", str(root), str(out)],
             check=True,
             capture_output=True,
+            env=childenv.minimal(),
         )
         return out
 
