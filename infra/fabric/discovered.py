@@ -163,6 +163,7 @@ def parse_discovered(text: str, source: str = DEFAULT_SOURCE) -> Discovered:
         text += "\n"  # the last port line must end with a newline, as every other one
     found = Discovered(text, source=source)
     sound = True  # every switch header parsed, no duplicate: else the full scan says why
+    ids: set[str] = set()
     pos = 0 if text.startswith("Switch") else text.find("\nSwitch")
     while pos != -1:
         start = pos if pos == 0 and text.startswith("Switch") else pos + 1
@@ -172,9 +173,10 @@ def parse_discovered(text: str, source: str = DEFAULT_SOURCE) -> Discovered:
             end = len(text) - 1
         pos = text.find("\nSwitch", end)
         record = parse_header(text[start:eol])
-        if isinstance(record, str) or record[2] in found.spans:
+        if isinstance(record, str) or record[2] in found.spans or record[1] in ids:
             sound = False
             continue
+        ids.add(record[1])
         found.spans[record[2]] = (eol + 1, end)  # port lines, without the last one's newline
         found.switch_ids[record[2]] = record[1]
     if not sound:
