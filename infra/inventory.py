@@ -5,7 +5,8 @@ rolling batches follow scalable units and racks) and groups them by hall, scalab
 rack, catalog model and role (`nvswitch` for boards whose GPUs hang off NVSwitches).
 inventory/<stack>/host_vars/<node>.yml carries the node's addresses, its HCA-to-rail map
 and what acceptance expects of it (GPU count and model, rails). Site-wide pins,
-thresholds and rolling settings live in inventory/group_vars/ (shared by every stack).
+thresholds and rolling settings live in inventory/group_vars/ (shared by every stack);
+a stack's own overrides in inventory/<stack>/group_vars/, carried into each new inventory.
 
 For a simulated site, `connection` (the fleet's connection.json: user, key, known_hosts)
 adds the SSH settings to the `all` group and marks the nodes as not live (they share the

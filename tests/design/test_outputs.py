@@ -119,12 +119,14 @@ def one_error_line(proc: subprocess.CompletedProcess, *words: str) -> str:
 # -- refused targets: exit 2, one line naming the path, nothing changed ------------------
 
 
-def test_out_over_a_foreign_directory_is_refused(site, tmp_path):
+@pytest.mark.parametrize("command", [["export"], ["inventory"], ["fabric", "render"]])
+def test_out_over_a_foreign_directory_is_refused(site, tmp_path, command):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me\n")
     before = tree(tmp_path)
-    one_error_line(export(site, "dev", out), str(out), "notes.txt", "not an output")
+    proc = cli(*command, "--stack", "dev", "--project-dir", site, "--out", out)
+    one_error_line(proc, str(out), "notes.txt", "not an output")
     assert tree(tmp_path) == before
 
 
