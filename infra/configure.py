@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -241,6 +242,57 @@ def _strategy_env(strategy: str) -> dict[str, str]:
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
 
 
+def _ssh_env() -> dict[str, str]:
+    """Host keys checked, master sockets private. ansible-runner sets
+    ANSIBLE_HOST_KEY_CHECKING=False unless its caller sets it, and that outranks ansible.cfg:
+    Mitogen then puts `StrictHostKeyChecking no` and `UserKnownHostsFile /dev/null` ahead of
+    the inventory's own options (OpenSSH takes the first value), and the ssh plugin puts
+    `StrictHostKeyChecking=no` there. True makes Mitogen enforce and the ssh plugin add
+    nothing, so the inventory's known_hosts decides."""
+    return {
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir()),
+    }
+
+
+# A ControlMaster socket is <dir>/<%C, 40 hex digits>, bound first under that name plus a
+# dot and 16 random characters; sun_path holds 107 bytes and a NUL.
+_CONTROL_DIR_MAX = 107 - len("/") - 40 - len(".") - 16
+
+
+def control_dir() -> Path:
+    """The private directory (0700, ours) for SSH master sockets: $XDG_RUNTIME_DIR (a
+    tmpfs only this user can enter) or ~/.cache, never a fixed name under a world-writable
+    /tmp, where another user could create it first and own the sockets. A path too long
+    for a socket falls back to a fresh directory of the system's temporary dir."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "supercluster-cp" if runtime else None
+    if base is None or not base.parent.is_dir():
+        base = Path.home() / ".cache" / "supercluster" / "cp"
+    if len(str(base)) > _CONTROL_DIR_MAX:
+        return Path(tempfile.mkdtemp(prefix="sc-cp-"))  # 0700, a new name (O_EXCL)
+    return private_dir(base)
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` 0700, or accept it only as a real directory (not a link) this user
+    owns, closed to others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise InputError(
+            [
+                f"{path}: not a directory of this user's (a link, or another user's); SSH "
+                "control sockets need a private one: remove it"
+            ]
+        )
+    if st.st_mode & 0o077:
+        path.chmod(0o700)  # ours: close it before any socket goes in
+    return path
+
+
 def _child_env(prepared: Mapping[str, str], ours: Mapping[str, str]) -> dict[str, str]:
     """The playbook's environment: childenv's minimal one, what ansible-runner added for
     its event callback and fact cache, and ours. ansible-runner seeds its child with the
@@ -377,6 +429,7 @@ def run(
         "ANSIBLE_ROLES_PATH": str(project_dir / "playbooks" / "roles"),
         "ANSIBLE_NOCOLOR": "1",
         **(_strategy_env(strategy) if strategy else {}),
+        **_ssh_env(),
         # The venv's ansible-playbook and its modules' helpers, whoever started us.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }

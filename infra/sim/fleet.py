@@ -300,6 +300,15 @@ class Fleet:
                 f"{self._log_tail(name)}"
             )
 
+    def rekey(self, name: str) -> None:
+        """Give a node a new host key and boot it again, as a reinstalled (or impersonated)
+        server would present one; known_hosts keeps the old key, so clients must refuse it."""
+        self._node(name)  # a clear error for a name the fleet does not hold
+        host_key, _ = ed25519_pair(f"root@{name}")
+        upper = self.state_dir / "nodes" / name / "upper"
+        write_private(upper / "etc/ssh/ssh_host_ed25519_key", host_key)
+        self.restart(name)
+
     def _node(self, name: str) -> dict:
         nodes = self.nodes()
         if name not in nodes:
