@@ -17,7 +17,6 @@ Every case runs in-process (fast); the `process: yes` ones also run through the 
 
 from __future__ import annotations
 
-import resource
 import shutil
 import subprocess
 import sys
@@ -155,13 +154,17 @@ def test_case_in_process(case: Case, command: str, tmp_path, capsys):
     assert elapsed < 5, f"{elapsed:.2f} s to refuse"
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (PROCESS_MEMORY, PROCESS_MEMORY))
-
-
 def _cli() -> list[str]:
+    """The real executable, started through a shim that caps its address space first
+    (preexec_fn is unsafe from the threads that run the cases in parallel)."""
     exe = Path(sys.executable).with_name("supercluster")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "infra.cli"]
+    target = [str(exe)] if exe.exists() else [sys.executable, "-m", "infra.cli"]
+    shim = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_AS, ({PROCESS_MEMORY}, {PROCESS_MEMORY})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", shim, *target]
 
 
 def _run_process(case: Case, command: str, project: Path) -> list[str]:
@@ -172,7 +175,6 @@ def _run_process(case: Case, command: str, project: Path) -> list[str]:
             text=True,
             errors="replace",
             timeout=PROCESS_TIMEOUT_S,
-            preexec_fn=_limit_memory,
             cwd=project,
         )
     except subprocess.TimeoutExpired:
