@@ -2,10 +2,12 @@
 SUPERCLUSTER_BMC_PASSWORD; with a canary value of each (new per run) in the environment,
 the real `supercluster` CLI deploys onto a simulated site (`up --sim`, the real Pulumi
 engine), reads the BMCs (`bmc status`), writes the inventory, configures the nodes
-(`configure`, ansible-runner), and reviews the stack (`plan --with-preview`). Then every
-file under the test's directory (the project, its .sim state and Pulumi state, artifacts,
-caches, out/, HOME and TMPDIR) is grepped for the canaries, and every running process's
-environment too (the simulated nodes and BMCs must not carry the operator's secrets).
+(`configure`, ansible-runner), and reviews the stack (`plan --with-preview
+--with-config-check`: a Pulumi preview of the project's own stack, Ansible check mode).
+Then every file under the test's directory (the project, its .sim state and Pulumi state,
+artifacts, caches, out/, HOME and TMPDIR) is grepped for the canaries, and every running
+process's environment too (the simulated nodes and BMCs must not carry the operator's
+secrets).
 
 Loopback only: the nodes on 127.0.42.0/24, the BMC addresses in 127.0.43.0/24, their
 emulator on 127.0.43.254."""
@@ -110,10 +112,12 @@ def test_no_secret_reaches_a_file_or_a_simulated_host(
         cli("inventory", "--sim")
         done = cli("configure", "--playbook", "host")
         assert "configure: successful" in done.stdout, done.stdout[-2000:]
-        cli("plan", "--with-preview")
-        # Everything the commands wrote is where this test looks (else it proves nothing).
+        cli("plan", "--with-preview", "--with-config-check")
+        # Everything the commands wrote is where this test looks (else it proves nothing):
+        # configure's run and the plan's Ansible check-mode run.
         run_dirs = [p for p in (project / "artifacts/configure/dev").iterdir() if p.name != "facts"]
         assert len(run_dirs) == 1 and (run_dirs[0] / "command").is_file()
+        assert any((p / "command").is_file() for p in (project / "artifacts/plan/dev").iterdir())
         assert any((project / "artifacts/configure/dev/facts").iterdir())
         assert (state / "deploy/.pulumi").is_dir() and (project / ".pulumi").is_dir()
         assert (project / "out/dev/review/review.json").is_file()
