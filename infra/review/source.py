@@ -7,12 +7,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from infra.errors import CONFIG_ROOT, InputError
-from infra.spec import ClusterSpec, parse_spec, stack_file
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from infra.spec import (
+    MAX_STACK_FILE_BYTES,
+    ClusterSpec,
+    parse_spec,
+    parse_stack_bytes,
+    stack_file,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +22,7 @@ class Side:
     """One side of the review: a label for people, the stack text (None: absent)."""
 
     label: str
-    text: str | None
+    text: str | bytes | None
 
 
 def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -43,17 +45,23 @@ def base_side(stack: str, project_dir: Path, rev: str) -> Side:
     sha = found.stdout.strip()
     label = f"{rev} ({sha[:12]})" if not sha.startswith(rev) else sha[:12]
     # "REV:./path" is resolved relative to project_dir, wherever the repository root is.
-    shown = _git(project_dir, "show", f"{sha}:./Pulumi.{stack}.yaml")
+    shown = _git_bytes(project_dir, "show", f"{sha}:./Pulumi.{stack}.yaml")
     if shown.returncode != 0:
         return Side(label, None)
     return Side(label, shown.stdout)
+
+
+def _git_bytes(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """A blob as bytes: the one stack-file reader decodes it (and names a bad byte)."""
+    return subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True, check=False)
 
 
 def head_side(stack: str, project_dir: Path) -> Side:
     path = stack_file(stack, project_dir)
     if not path.is_file():
         raise InputError([f"{path}: no such stack file (stack {stack!r})"])
-    return Side("working tree", path.read_text())
+    with open(path, "rb") as f:  # capped: parse_side refuses what is over the cap
+        return Side("working tree", f.read(MAX_STACK_FILE_BYTES + 1))
 
 
 def parse_side(side: Side, stack: str) -> ClusterSpec | None:
@@ -62,13 +70,7 @@ def parse_side(side: Side, stack: str) -> ClusterSpec | None:
     if side.text is None:
         return None
     where = f"Pulumi.{stack}.yaml ({side.label})"
-    try:
-        doc = yaml.load(side.text, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError([f"{where}:{pos}: malformed YAML: {reason}"]) from None
+    doc = parse_stack_bytes(side.text, where)  # capped, UTF-8, no duplicate keys or bombs
     config = doc.get("config") if isinstance(doc, dict) else None
     if not isinstance(config, dict) or CONFIG_ROOT not in config:
         raise InputError([f"{where}: config.{CONFIG_ROOT} is missing"])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from infra import automation
 from tests.review.helpers import STACK, base_spec
@@ -239,6 +240,21 @@ def test_broken_base_is_named(repo, capsys):
     run = repo.plan(capsys)
     assert run.rc == 2
     assert "(HEAD (" in run.stderr and "fabric.su_nodes" in run.stderr
+
+
+def test_hostile_sides_get_the_stack_file_checks(repo, capsys):
+    """Both sides go through the one stack-file reader: a duplicate key committed at the
+    base and bytes that are not UTF-8 in the working tree are refused, each side named."""
+    text = yaml.safe_dump({"config": {"supercluster:cluster": base_spec()}}, sort_keys=False)
+    repo.write(text=text + "config: {}\n")  # a second top-level `config`: last would win
+    repo.commit()
+    repo.write(base_spec())
+    run = repo.plan(capsys)
+    assert run.rc == 2 and "(HEAD (" in run.stderr and "duplicate key" in run.stderr
+    (repo.root / f"Pulumi.{STACK}.yaml").write_bytes(text.encode() + b"# caf\xe9\n")
+    run = repo.plan(capsys, "--base", "HEAD")
+    assert run.rc == 2 and "(working tree)" in run.stderr and "not UTF-8" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_not_a_git_repository_exits_2(tmp_path, capsys):
