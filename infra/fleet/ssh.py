@@ -21,6 +21,8 @@ from pathlib import Path
 
 import paramiko
 
+from infra.errors import InputError
+
 # Causes, in the order summaries list them. "check failed" is added by health.
 UNREACHABLE = "unreachable"
 HOSTKEY = "hostkey"
@@ -77,7 +79,7 @@ class KnownHosts:
     def __init__(self, path: Path, accept_new: bool):
         self.path = path
         self.accept_new = accept_new
-        self.keys = paramiko.HostKeys(str(path)) if path.exists() else paramiko.HostKeys()
+        self.keys, self.revoked = _load_known_hosts(path)
         self._lock = threading.Lock()
 
     def known(self, target: Target) -> dict[str, paramiko.PKey]:
@@ -89,6 +91,12 @@ class KnownHosts:
         return found
 
     def verify(self, target: Target, key: paramiko.PKey) -> None:
+        if key.get_base64() in self.revoked:
+            raise _Failure(
+                HOSTKEY,
+                f"host key REVOKED: server offers {key.get_name()} {key.fingerprint}, "
+                f"marked @revoked in {self.path}; refusing",
+            )
         known = self.known(target)
         if not known:
             if not self.accept_new:
@@ -113,6 +121,33 @@ class KnownHosts:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as fh:
                 fh.write(f"{name} {key.get_name()} {key.get_base64()}\n")
+
+
+def _load_known_hosts(path: Path) -> tuple[paramiko.HostKeys, frozenset[str]]:
+    """The plain entries of a known_hosts file and the keys on its `@revoked` lines
+    (sshd(8), SSH_KNOWN_HOSTS FILE FORMAT). paramiko cannot parse marker lines, so they are
+    split off here. A revoked key is refused for every host, whatever the line's host
+    pattern (stricter than OpenSSH, never laxer); `@cert-authority` lines are skipped, so
+    such hosts stay unknown and are refused. A line paramiko cannot read is bad input."""
+    keys = paramiko.HostKeys()
+    revoked: set[str] = set()
+    if not path.exists():
+        return keys, frozenset()
+    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0].startswith("@"):
+            if fields[0] == "@revoked" and len(fields) >= 4:
+                revoked.add(fields[3])
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+        except (paramiko.SSHException, ValueError) as exc:
+            raise InputError([f"{path}: line {lineno}: not a known_hosts entry ({exc})"]) from None
+        if entry is not None:
+            keys._entries.append(entry)
+    return keys, frozenset(revoked)
 
 
 def _lookup_names(target: Target) -> list[str]:

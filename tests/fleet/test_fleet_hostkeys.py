@@ -88,3 +88,27 @@ def test_the_new_key_once_trusted_is_accepted(fleet, tmp_path):
     strict = gather(_hosts(fleet), _options(fleet, known), "facts", False)
     assert [r["status"] for r in strict] == ["ok", "ok", "ok"]
     assert len(known.read_text().splitlines()) == 3  # the new key, recorded once
+
+
+def test_a_revoked_key_is_refused_even_when_listed(fleet, tmp_path):
+    """`@revoked` wins over a plain entry of the same key (paramiko alone skips marker
+    lines, so the plain entry would let the key through)."""
+    lines = fleet.known_hosts.read_text().splitlines()
+    listed = next(ln for ln in lines if ln.startswith("node01,"))
+    _, kind, blob = listed.split()[:3]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join([*lines, f"@revoked * {kind} {blob}"]) + "\n")
+    rows = gather(_hosts(fleet), _options(fleet, known), "facts", False)
+    status = {r["name"]: r["status"] for r in rows}
+    assert status == {"node01": "hostkey", "node02": "hostkey", "node03": "ok"}
+    assert "REVOKED" in next(r for r in rows if r["name"] == "node01")["detail"]
+
+
+def test_an_unreadable_known_hosts_line_is_bad_input(tmp_path):
+    from infra.errors import InputError
+    from infra.fleet.ssh import KnownHosts
+
+    known = tmp_path / "known_hosts"
+    known.write_text("# comment\n@cert-authority * ssh-ed25519 AAAA\nnode01 ssh-ed25519 !!!\n")
+    with pytest.raises(InputError, match="line 3: not a known_hosts entry"):
+        KnownHosts(known, accept_new=False)
