@@ -34,6 +34,7 @@ import yaml
 
 from infra import childenv
 from infra.errors import InputError
+from infra.fsutil import atomic_write
 
 PLAYBOOKS = ("site", "host", "network", "gpu", "nccl", "acceptance", "reboot")
 ROLLING_FILE = Path("inventory/group_vars/all/rolling.yml")
@@ -353,9 +354,7 @@ def private_tree(path: Path) -> Path:
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    atomic_write(path, text, 0o600)
 
 
 def rotate_runs(artifacts_dir: Path, keep: int) -> list[Path]:

@@ -52,11 +52,22 @@ _NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 def atomic_write(
-    path: Path | str, data: str | bytes, mode: int = 0o644, *, replace: bool = True
+    path: Path | str,
+    data: str | bytes,
+    mode: int = 0o644,
+    *,
+    replace: bool = True,
+    durable: bool = True,
 ) -> None:
-    """Write one file whole. `replace=False`: raise FileExistsError rather than replace
-    an existing path (a hard link of the temp file, which fails if the name exists)."""
+    """Write one file whole, `mode` from the start. The data goes into a file this call
+    creates (mkstemp: O_EXCL|O_NOFOLLOW, an unguessable name, 0600), so neither a file
+    planted beforehand nor a symbolic link is written through; a symbolic link at `path`
+    is refused (ELOOP) rather than silently replaced. `replace=False`: FileExistsError
+    rather than replace an existing path (a hard link of the temp file). `durable=False`
+    skips the fsync, for scratch state that is rebuilt anyway (the simulated nodes')."""
     path = Path(path)
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "refusing to write over a symbolic link", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -64,7 +75,8 @@ def atomic_write(
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         if replace:
             os.replace(tmp, path)

@@ -35,6 +35,7 @@ import bcrypt
 import requests
 
 from infra import childenv
+from infra.fsutil import atomic_write
 from infra.sim import bmc_tls
 
 DEFAULT_HOST = "127.0.30.1"
@@ -331,13 +332,7 @@ def _stored_password(directory: Path) -> str | None:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Atomic write: a failure leaves the old file intact."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode)
 
 
 def _write_secret(path: Path, data: dict) -> None:

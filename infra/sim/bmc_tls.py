@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from infra.sim.keys import write_exclusive
+from infra.fsutil import atomic_write
 
 _VALID_DAYS = 3650
 
@@ -109,4 +109,4 @@ def _key_bytes(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     # A fresh O_EXCL|O_NOFOLLOW temp file, then a rename: never through a planted file or link.
-    write_exclusive(path, data, mode)
+    atomic_write(path, data, mode)

@@ -23,6 +23,7 @@ State dir layout:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from infra import childenv
+from infra.fsutil import atomic_write
 from infra.sim import hardware as hw_fixtures
 from infra.sim.keys import ed25519_pair, write_private
 
@@ -173,6 +175,10 @@ class Fleet:
         self, hosts: list[tuple[str, str]], host_keys: dict[str, tuple[bytes, str]]
     ) -> None:
         self.ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.key_path.is_symlink():  # a planted link would hand us someone else's key
+            raise OSError(
+                errno.ELOOP, "refusing a client key that is a symbolic link", str(self.key_path)
+            )
         if not self.key_path.exists():
             private, public = ed25519_pair("supercluster-sim")
             write_private(self.key_path, private)
@@ -427,10 +433,8 @@ def _mkdirs_like_lower(upper: Path, rel: str) -> None:
 
 
 def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+    # Scratch state rebuilt by every `sim up`: no fsync, but never through a planted link.
+    atomic_write(path, text, mode, durable=False)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -63,3 +63,26 @@ def test_a_failed_rename_leaves_no_temp_file(tmp_path: Path):
     with pytest.raises(IsADirectoryError):
         write_private(tmp_path / "id", KEY)
     assert os.listdir(tmp_path) == ["id"]
+
+
+def test_every_sim_writer_refuses_a_planted_link(tmp_path: Path):
+    """The BMC credentials, the fleet's client files and configure's private files go
+    through the one atomic writer, so a link planted where they go is refused too."""
+    from infra.configure import _write_private
+    from infra.sim.bmc import _write_secret
+    from infra.sim.fleet import _write_text
+
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    writers = {
+        "credentials.json": lambda p: _write_secret(p, {"password": "x"}),
+        "known_hosts": lambda p: _write_text(p, "node01 ssh-ed25519 AAAA\n"),
+        "retry.txt": lambda p: _write_private(p, "node01\n"),
+    }
+    for name, write in writers.items():
+        (tmp_path / name).symlink_to(victim)
+        with pytest.raises(OSError) as caught:
+            write(tmp_path / name)
+        assert caught.value.errno == errno.ELOOP, name
+    assert victim.read_text() == "untouched\n"
+    assert sorted(os.listdir(tmp_path)) == sorted([*writers, "victim"])
