@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -36,6 +37,11 @@ from infra import childenv
 from infra.errors import InputError
 from infra.fsutil import atomic_write
 
+# How each SSH path words a host-key refusal: Mitogen, then OpenSSH (changed, unknown).
+_HOSTKEY_WORDS = re.compile(
+    r"unrecognized or mismatching host key|REMOTE HOST IDENTIFICATION HAS CHANGED"
+    r"|Host key verification failed"
+)
 PLAYBOOKS = ("site", "host", "network", "gpu", "nccl", "acceptance", "reboot")
 ROLLING_FILE = Path("inventory/group_vars/all/rolling.yml")
 STATS_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
@@ -76,6 +82,12 @@ class RunResult:
     @property
     def changed_hosts(self) -> dict[str, int]:
         return {h: s["changed"] for h, s in self.stats.items() if s["changed"]}
+
+    @property
+    def hostkey_refused(self) -> list[str]:
+        """Unreachable hosts whose SSH host key did not match known_hosts: a reinstalled
+        node, or something answering in its place; not a network fault to retry."""
+        return sorted(h for h, why in self.unreachable.items() if _HOSTKEY_WORDS.search(why))
 
 
 def rolling_settings(project_dir: Path) -> dict:
@@ -490,6 +502,7 @@ def run(
                 "stats": result.stats,
                 "failed": result.failed,
                 "unreachable": result.unreachable,
+                "hostkey_refused": result.hostkey_refused,
                 "changed_by_role": dict(result.changed_by_role),
                 "elapsed_s": round(result.elapsed_s, 2),
             },
@@ -508,6 +521,12 @@ def report(result: RunResult, out: TextIO, retry_hint: Callable[[Path], str] | N
             print(f"\n{title} hosts:", file=out)
             for host, reason in sorted(hosts.items()):
                 print(f"  {host}: {reason}", file=out)
+    if result.hostkey_refused:
+        print(
+            f"\nhost key refused (changed or unknown; check the node was reinstalled, then "
+            f"update known_hosts): {', '.join(result.hostkey_refused)}",
+            file=out,
+        )
     if result.retry_file is not None:
         hint = retry_hint(result.retry_file) if retry_hint else f"--limit @{result.retry_file}"
         print(f"\nretry only these hosts: {hint}", file=out)

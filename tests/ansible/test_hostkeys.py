@@ -69,6 +69,9 @@ def test_configure_refuses_the_changed_host_only(site, strategy):
     assert result.rc != 0
     assert set(result.unreachable) == {VICTIM}, (result.unreachable, result.failed)
     assert REFUSAL[strategy] in result.unreachable[VICTIM]
+    assert result.hostkey_refused == [VICTIM]
+    summary = json.loads((result.artifacts / "summary.json").read_text())
+    assert summary["hostkey_refused"] == [VICTIM]
     assert result.failed == {}
     assert result.stats[VICTIM]["ok"] == 0 and result.stats[VICTIM]["dark"] == 1
     for host in OTHERS:  # ran the whole play: one task ok, the rest skipped (nothing due)
