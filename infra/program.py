@@ -39,7 +39,7 @@ class Settings:
     """The stack's config besides the spec (keys under the `supercluster:` namespace)."""
 
     config: dict[str, Any]  # cluster / specStack / layer, as resolve() reads them
-    artifacts_dir: str | None = None  # artifactsDir: default <project>/artifacts/<stack>
+    artifacts_dir: str | None = None  # artifactsDir: default <project>/artifacts/pulumi/<stack>
     manage_bmcs: bool = False  # manageBmcs: one BmcRack per compute rack
     bmc_username: str | None = None  # bmcUsername
     bmc_password: pulumi.Input[str] | None = None  # bmcPassword (a secret)
@@ -209,7 +209,7 @@ def run(stack: str, settings: Settings, project_dir: Path = PROJECT_DIR) -> Stac
     ix = DesignIndex.build(design)
     _check_budget(plan, resource_count(plan, ix, settings.manage_bmcs))
     sha = spec_sha256(plan.spec)
-    out_dir = Path(settings.artifacts_dir or project_dir / "artifacts" / stack).resolve()
+    out_dir = Path(settings.artifacts_dir or project_dir / "artifacts" / "pulumi" / stack).resolve()
     site = Site(
         design.site,
         spec=plan.spec.model_dump(mode="json"),

@@ -112,7 +112,7 @@ def test_dev_key_properties(dev: MockRun, project_dir: Path) -> None:
     cabling = next(r for r in dev.of_type(ARTIFACT) if r.name == "p0-cabling")
     assert cabling.inputs["renderer"] == "cabling_plan"
     assert "text" not in cabling.inputs["args"], "the cabling plan must not sit in the state"
-    assert cabling.inputs["path"].endswith("artifacts/dev/p0/cabling.csv")
+    assert cabling.inputs["path"].endswith("artifacts/pulumi/dev/p0/cabling.csv")
 
 
 def test_dev_outputs(dev: MockRun, project_dir: Path) -> None:
