@@ -382,7 +382,25 @@ def rotate_runs(artifacts_dir: Path, keep: int) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
     for path in runs[len(old) :]:
         private_tree(path)  # kept runs from before runs were private
+        _scrub_command(path / "command")  # and from before they held a minimal environment
     return old
+
+
+def _scrub_command(path: Path) -> None:
+    """Drop from a run's saved environment what the playbook's own environment would not
+    hold today: runs recorded before the minimal environment kept the operator's whole
+    one, secrets included."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # not ansible-runner's record: left as it is
+    env = record.get("env") if isinstance(record, dict) else None
+    if not isinstance(env, dict):
+        return
+    allowed = {*childenv.BASE_VARS, *RUNNER_VARS, *CALLER_VARS}
+    kept = {k: v for k, v in env.items() if k in allowed or k.startswith("ANSIBLE_")}
+    if kept != env:
+        _write_private(path, json.dumps({**record, "env": kept}))
 
 
 def _is_run_dir(path: Path) -> bool:

@@ -77,6 +77,23 @@ def test_rotation_keeps_the_newest_runs_and_the_fact_cache(tmp_path: Path) -> No
         assert _mode(run) == 0o700 and _mode(run / "summary.json") == 0o600
 
 
+def test_a_kept_run_recorded_before_loses_the_secrets(tmp_path: Path) -> None:
+    """A run saved by an older version holds the operator's whole environment in its
+    `command` record; the next rotation keeps the record but not the secrets."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    run = tmp_path / "old-run"
+    run.mkdir()
+    safe = {"PATH": "/usr/bin", "ANSIBLE_CONFIG": "/p/ansible.cfg"}
+    env = {**safe, "PULUMI_CONFIG_PASSPHRASE": canary}
+    record = {"command": ["ansible-playbook", "site.yml"], "cwd": "/p", "env": env}
+    (run / "command").write_text(json.dumps(record))
+    configure.rotate_runs(tmp_path, keep=5)
+    kept = json.loads((run / "command").read_text())
+    assert canary not in (run / "command").read_text()
+    assert kept["env"] == safe
+    assert kept["command"] == record["command"] and _mode(run / "command") == 0o600
+
+
 def test_fact_cache_from_before_is_closed(tmp_path: Path) -> None:
     facts = tmp_path / "facts"
     facts.mkdir(mode=0o755)
