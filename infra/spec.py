@@ -78,6 +78,18 @@ def _number(value: object) -> object:
     return value
 
 
+# A decimal as Pulumi writes it: `pulumi config set --path KEY 0.05` stores every number
+# that is not an integer as a string (its `config set --help`), so a float field takes a
+# plain decimal string too. Nothing looser: no "nan", "inf", "0x10", " 4", "1_000".
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+
+def _decimal(value: object) -> object:
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = float(value)
+    return _number(value)
+
+
 def Int(ge: int = 0, le: int = 1_000_000, gt: int | None = None):
     """A bounded int: every count drives allocation, so each has a ceiling."""
     bounds = {"gt": gt} if gt is not None else {"ge": ge}
@@ -87,7 +99,7 @@ def Int(ge: int = 0, le: int = 1_000_000, gt: int | None = None):
 def Float(ge: float | None = None, le: float = 1e6, gt: float | None = None):
     """A bounded, finite float (no NaN, no infinity)."""
     bounds = {"ge": ge} if gt is None else {"gt": gt}
-    return Annotated[float, BeforeValidator(_number), Field(le=le, allow_inf_nan=False, **bounds)]
+    return Annotated[float, BeforeValidator(_decimal), Field(le=le, allow_inf_nan=False, **bounds)]
 
 
 Name = Annotated[StrictStr, AfterValidator(_dns_label)]

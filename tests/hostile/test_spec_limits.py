@@ -79,6 +79,22 @@ def test_the_pulumi_engine_hands_numbers_as_floats():
     assert compile_design(parse_spec(spec), "t").gpus == 256
 
 
+def test_pulumi_config_set_decimals_are_read_as_numbers():
+    """`pulumi config set --path KEY 0.05` stores a non-integer as a string: a float field
+    takes a plain decimal string; anything looser, and any string for an int, is refused."""
+    spec = spec_dict()
+    spec["power"]["utility_contract_mw"] = "0.05"
+    assert parse_spec(spec).power.utility_contract_mw == 0.05
+    for loose in ("nan", "inf", "1e999", "0x10", " 1", "1_0"):
+        spec["power"]["utility_contract_mw"] = loose
+        with pytest.raises(InputError, match=r"power\.utility_contract_mw"):
+            parse_spec(spec)
+    spec = spec_dict()
+    spec["halls"][0]["rows"][0]["racks"] = "4"
+    with pytest.raises(InputError, match="not a string"):
+        parse_spec(spec)
+
+
 def test_memphis_anchors_and_merge_keys_still_read(project_dir):
     config = read_stack_config("memphis", project_dir)
     halls = config["supercluster:cluster"]["halls"]

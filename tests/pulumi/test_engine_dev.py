@@ -155,7 +155,7 @@ def test_bad_config_is_one_line_naming_the_field(dev: EngineProject) -> None:
     assert proc.returncode != 0
     assert errors == [
         "error: supercluster:cluster.power.utility_contract_mw: Input should be a valid number, "
-        "unable to parse string as a number"
+        "not a string"
     ]  # in the diagnostics once, no "unhandled error", no traceback
     assert "Traceback" not in proc.stdout + proc.stderr
 
