@@ -193,7 +193,9 @@ def deploy(
     preview_target: float | None,
 ) -> bool:
     """Preview (and up) one fresh stack; True when it is deployed."""
-    project.init(stack, {"supercluster:artifactsDir": str(project.root / "artifacts" / "pulumi" / stack)})
+    project.init(
+        stack, {"supercluster:artifactsDir": str(project.root / "artifacts" / "pulumi" / stack)}
+    )
     preview = timed(project, "preview", "--json", *POLICY, "--stack", stack)
     report.time(f"{label} preview", preview, preview_target)
     planned = planned_creates(preview)
