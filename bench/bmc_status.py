@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.providers import redfish_ops as ops
+from infra.deploy.providers import redfish_ops as ops
 from infra.sim import bmc
 
 HOST = "127.0.30.1"

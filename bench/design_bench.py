@@ -21,7 +21,7 @@ from pathlib import Path
 from infra.spec import load_spec
 from infra.design import compile_design
 from infra.policy import check_design
-from infra.design.summary import summarize
+from infra.policy.summary import summarize
 spec = load_spec("memphis", Path("."))
 t1 = time.perf_counter()
 design = compile_design(spec, "memphis")

@@ -9,7 +9,7 @@ Figures:
   StackReference, so the site is deployed first): preview wall time (target <= 60 s),
   resources (target <= 1,500) and up wall time (target <= 120 s) per stack.
 
-Every run happens in a temp project (tests/pulumi/engineproject.py: the project's
+Every run happens in a temp project (tests/deploy/engineproject.py: the project's
 Pulumi.yaml and stack files copied, infra/ linked, its own state backend, PULUMI_HOME and
 passphrase) with supercluster:artifactsDir inside it, so the checkout is never written to;
 the temp dir is deleted at the end (no destroy). Wall times are time.perf_counter around
@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# EngineProject lives with the engine tests (tests/pulumi/engineproject.py); it is imported
+# EngineProject lives with the engine tests (tests/deploy/engineproject.py); it is imported
 # from there, not copied, so the benchmark drives the engine exactly as the tests do.
 sys.path.insert(0, str(PROJECT_DIR / "tests" / "pulumi"))
 
 from engineproject import CLI, EngineProject  # noqa: E402
 
 ENGINE_VERSION = "v3.274.1"  # PULUMI_CLI in scripts/build_pulumi.sh
-POLICY = ("--policy-pack", "infra/policypack")
+POLICY = ("--policy-pack", "infra/deploy/policypack")
 SITE = "memphis"
 HALLS = tuple(f"memphis-hall{i}" for i in range(1, 5))
 PREVIEW_TARGET_S = 60.0

@@ -22,10 +22,10 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from infra import program  # noqa: E402
 from infra.cli import main as cli  # noqa: E402
-from infra.pulumi_mocks import MockRun, run_site, run_stack  # noqa: E402
-from infra.stacks import RESOURCE_BUDGET  # noqa: E402
+from infra.deploy import program  # noqa: E402
+from infra.deploy.mocks import MockRun, run_site, run_stack  # noqa: E402
+from infra.deploy.stacks import RESOURCE_BUDGET  # noqa: E402
 
 TARGET_S = 20.0
 # What the engine adds to each stack's state beyond the program's resources: the

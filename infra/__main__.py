@@ -1,5 +1,5 @@
 """Pulumi entry point (Pulumi.yaml `main: infra/`): config -> spec -> design -> components.
-The body lives in infra/program.py so tests can run it under Pulumi's mocks."""
+The body lives in infra/deploy/program.py so tests can run it under Pulumi's mocks."""
 
 import sys
 from pathlib import Path
@@ -13,8 +13,8 @@ sys.path.insert(0, str(_here.parent))
 
 import pulumi  # noqa: E402
 
+from infra.deploy.program import main  # noqa: E402
 from infra.errors import InputError  # noqa: E402
-from infra.program import main  # noqa: E402
 
 # The SDK runner's exit code for "the error was already shown": the engine adds nothing.
 SHOWN_TO_USER = 32

@@ -6,7 +6,7 @@
 #   <cache>/pulumi-engine/cli-<v>/pulumi   the CLI: github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 #   .venv/lib/pulumi-engine/        what the engine runs, beside the CLI (Pulumi looks for
 #     pulumi                        its bundled plugins there): the CLI (a hard link),
-#     pulumi-language-python        the language host (infra/langhost.py),
+#     pulumi-language-python        the language host (infra/deploy/langhost.py),
 #     pulumi-language-python-exec   } files of the sdk/v3 Go module at the Python SDK's
 #     pulumi-resource-pulumi-python } version: program runner, dynamic provider host
 #   .venv/bin/pulumi                that CLI with this venv first on PATH, no update
@@ -18,7 +18,7 @@
 # `replace` directives that `go install` refuses, so the CLI is built from a small
 # generated wrapper module (nothing is committed). Pulumi's Go language host module
 # (sdk/python/cmd/pulumi-language-python/v3) is refused at every version; why the project
-# runs its own host is in infra/langhost.py and docs/pulumi.md.
+# runs its own host is in infra/deploy/langhost.py and docs/pulumi.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,7 +83,7 @@ install_engine() {
     sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$tmp/"
   install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$tmp/"
-  printf '#!%s\nimport sys\n\nfrom infra.langhost import main\n\nsys.exit(main())\n' \
+  printf '#!%s\nimport sys\n\nfrom infra.deploy.langhost import main\n\nsys.exit(main())\n' \
     "$VENV_BIN/python" >"$tmp/pulumi-language-python"
   chmod 0755 "$tmp/pulumi-language-python"
   rm -rf "$dest" && mv "$tmp" "$dest"

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from fleetutil import project_in_test_range, require_fleet_tools
 
-from infra import configure
+from infra.nodes import configure
 from infra.sim import bmc
 from infra.sim.fleet import Fleet
 

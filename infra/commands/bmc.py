@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.commands import add_stack_args
+from infra.deploy.providers import bmc_targets
+from infra.deploy.providers import redfish_ops as ops
 from infra.errors import InputError
-from infra.providers import bmc_targets
-from infra.providers import redfish_ops as ops
 from infra.sim import bmc as sim_bmc
 from infra.text import printable
 

@@ -1,5 +1,5 @@
 """`supercluster configure --stack NAME [--check] [--diff] [--limit P] [--tags T]`: run the
-node-configuration playbooks through ansible-runner (see infra/configure.py)."""
+node-configuration playbooks through ansible-runner (see infra/nodes/configure.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from infra.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from infra.configure import PLAYBOOKS
+    from infra.nodes.configure import PLAYBOOKS
 
     p = sub.add_parser("configure", help="configure nodes with the playbooks (ansible-runner)")
     add_stack_args(p)
@@ -58,7 +58,7 @@ def parse_extra_vars(items: list[str]) -> dict:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from infra import configure
+    from infra.nodes import configure
 
     project = args.project_dir.resolve()
     result = configure.run(

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from infra.commands import add_stack_args, load_design
-from infra.design.summary import render_text, summarize
-from infra.export import export_design
+from infra.design.export import export_design
 from infra.policy import errors
+from infra.policy.summary import render_text, summarize
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from infra.fleet import cliargs
+from infra.commands import fleetargs
 from infra.fleet.run import facts_line, gather, render_summary, timed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("facts", help="gather facts from every node over SSH (paramiko)")
-    cliargs.add_fanout_args(p)
+    fleetargs.add_fanout_args(p)
     p.set_defaults(func=cmd_facts)
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
-    hosts = cliargs.hosts(args)
-    options = cliargs.ssh_options(args)
+    hosts = fleetargs.hosts(args)
+    options = fleetargs.ssh_options(args)
     results, summary = timed(lambda: gather(hosts, options, "facts", args.progress))
     if args.json:
         print(json.dumps({"hosts": results, "summary": summary}, indent=1, sort_keys=True))

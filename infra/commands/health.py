@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from infra.commands import fleetargs
 from infra.errors import InputError
-from infra.fleet import cliargs
 from infra.fleet.health import Expectation, expectation_for
 from infra.fleet.pins import load_pins
 from infra.fleet.run import Host, health, render_summary, timed
@@ -17,7 +17,7 @@ from infra.text import printable
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("health", help="check every node against the design and the pins")
-    cliargs.add_fanout_args(p)
+    fleetargs.add_fanout_args(p)
     p.add_argument(
         "--driver-version",
         default=None,
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_health(args: argparse.Namespace) -> int:
     if args.hosts:
         raise InputError(["health: --hosts has no design to check against; use --stack"])
-    hosts = cliargs.hosts(args)
+    hosts = fleetargs.hosts(args)
     driver = args.driver_version or load_pins(args.project_dir, args.stack).get(
         "nvidia_driver_version"
     )
@@ -38,7 +38,7 @@ def cmd_health(args: argparse.Namespace) -> int:
             ["health: no driver pin: set nvidia_driver_version in inventory/group_vars/all "
              "or pass --driver-version"]
         )  # fmt: skip
-    options = cliargs.ssh_options(args)
+    options = fleetargs.ssh_options(args)
     expectations = {h.name: expectation_for(h.node, driver) for h in hosts}
 
     def expect(host: Host) -> Expectation:

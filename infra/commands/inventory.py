@@ -50,9 +50,9 @@ def sim_connection(args: argparse.Namespace) -> dict:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
-    from infra import inventory
     from infra.catalog import load_catalog
     from infra.commands import load_design
+    from infra.nodes import inventory
 
     _, design, _ = load_design(args)
     connection = sim_connection(args) if args.sim else None

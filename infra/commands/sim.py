@@ -127,7 +127,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from infra.sim import mirror
 
     mirror.stop_mirror(state_dir(args))
-    from infra import simdeploy  # the Pulumi workspace of `up --sim`: its BMCs are gone
+    from infra.deploy import simdeploy  # the Pulumi workspace of `up --sim`: its BMCs are gone
 
     simdeploy.remove(state_dir(args))
     with contextlib.suppress(OSError):  # the state dir itself, once nothing else is in it

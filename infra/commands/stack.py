@@ -1,8 +1,8 @@
 """`supercluster preview|up|refresh|destroy --stack NAME`: the Pulumi program of a stack
-through the Automation API (infra/automation.py), with the policy pack on preview and up.
+through the Automation API (infra/deploy/automation.py), with the policy pack on preview and up.
 `--layers` runs every stack of a layered site: the site stack first, then its halls
 (destroy: the halls first). `--sim` deploys onto the simulated site, from a workspace of
-its own (infra/simdeploy.py): its BMCs managed, its state and files apart from the project's.
+its own (infra/deploy/simdeploy.py): its BMCs managed, its state and files apart from the project's.
 """
 
 from __future__ import annotations
@@ -51,15 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _workspace(args: argparse.Namespace, stack: str) -> tuple[Path, dict[str, str] | None]:
     if not args.sim:
         return args.project_dir, None
-    from infra import simdeploy
+    from infra.deploy import simdeploy
 
     state = (args.state_dir or args.project_dir / ".sim").resolve()
     return simdeploy.prepare(stack, args.project_dir, state)
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
-    from infra import automation
-    from infra.stacks import load_plan, stack_order
+    from infra.deploy import automation
+    from infra.deploy.stacks import load_plan, stack_order
 
     if args.operation == "destroy" and not args.yes:
         raise InputError([f"destroy deletes stack {args.stack}'s resources: pass --yes"])
@@ -97,8 +97,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def _require_site(args, stack: str, work_dir: Path, environ) -> None:
     """A hall stack reads its site stack's outputs: say so in one line when the site stack
     is not deployed, instead of the engine's failed StackReference mid-update."""
-    from infra import automation
-    from infra.stacks import load_plan
+    from infra.deploy import automation
+    from infra.deploy.stacks import load_plan
 
     plan = load_plan(stack, args.project_dir)
     if args.operation not in ("preview", "up") or plan.has_site:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter
 
+from infra.design.export import cabling_rows
 from infra.design.model import Design, Link
-from infra.export import cabling_rows
 from infra.policy import Violation
 from infra.review.model import CablingChanges, Delta, HallRow, NameChanges, PhaseRow, Review
 
@@ -134,7 +134,7 @@ def _differing(base: Design | None, head: Design) -> tuple[list, list]:
 
 
 def _rows(design: Design, picked: list[tuple[int, Link]]) -> list[dict]:
-    """Cabling-plan rows (infra.export's shape) for some links of a design, each with the
+    """Cabling-plan rows (infra.design.export's shape) for some links of a design, each with the
     cable id it has in that design's full plan."""
     if not picked:
         return []

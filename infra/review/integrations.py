@@ -1,6 +1,6 @@
 """Optional parts of a review that need the world: `pulumi preview` (Pulumi CLI through
-the Automation API, infra/automation.py) and Ansible check mode (the configure runner,
-infra/configure.py). Each returns {"status", "summary", "details"}; when a tool or module
+the Automation API, infra/deploy/automation.py) and Ansible check mode (the configure runner,
+infra/nodes/configure.py). Each returns {"status", "summary", "details"}; when a tool or module
 is missing it says so plainly and the rest of the review goes on."""
 
 from __future__ import annotations
@@ -34,19 +34,19 @@ NO_CLI = (
 
 def preview(stack: str, project_dir: Path) -> dict:
     """`pulumi preview` of each stack of the site (site layer, then its halls) through the
-    Automation API (infra.automation), summarized as operation counts per stack."""
-    automation = _module("infra.automation")
+    Automation API (infra.deploy.automation), summarized as operation counts per stack."""
+    automation = _module("infra.deploy.automation")
     if automation is None:
         if shutil.which("pulumi") is None:
             return _result("unavailable", NO_CLI)
         return _result(
             "unavailable",
-            "infra.automation (the Automation API driver) is not in this tree; "
+            "infra.deploy.automation (the Automation API driver) is not in this tree; "
             "pulumi preview was not run",
         )
     if automation.find_cli() is None:
         return _result("unavailable", NO_CLI)
-    stacks = _module("infra.stacks")
+    stacks = _module("infra.deploy.stacks")
     order = stacks.stack_order(stack, Path(project_dir)) if stacks else [stack]
     details, total, failed = [], 0, 0
     for name in order:
@@ -74,12 +74,12 @@ def preview(stack: str, project_dir: Path) -> dict:
 def config_check(stack: str, project_dir: Path, design: Design) -> dict:
     """Ansible check mode (--check --diff) of site.yml through the configure runner, on
     the stack's generated inventory; unreachable hosts are counted, not fatal."""
-    configure = _module("infra.configure")
+    configure = _module("infra.nodes.configure")
     run = getattr(configure, "run", None) if configure else None
     if run is None:
         return _result(
             "unavailable",
-            "the configure runner (infra.configure) is not available in this tree; "
+            "the configure runner (infra.nodes.configure) is not available in this tree; "
             "Ansible check mode was not run",
         )
     project_dir = Path(project_dir).resolve()

@@ -13,8 +13,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from infra.design.export import CABLING_FIELDS
 from infra.design.model import Design
-from infra.export import CABLING_FIELDS
 from infra.fsutil import write_output_dir
 from infra.review.model import Review
 from infra.review.plots import make_plots

@@ -5,7 +5,7 @@ A real site has one Redfish endpoint per BMC address (https://<bmc_ip>/redfish/v
 its single system). The simulation serves every BMC from one process, so a node's BMC is
 the pair (emulator URL, system id); the system id is a UUID derived from the node's BMC
 address, and `endpoint.json` in the state dir records the mapping
-{bmc_ip: {"node": name, "system": uuid}} for clients (infra.providers.redfish_ops).
+{bmc_ip: {"node": name, "system": uuid}} for clients (infra.deploy.providers.redfish_ops).
 
 Files under <state_dir>/bmc/: config.py (emulator config), htpasswd (bcrypt hash only),
 credentials.json (the simulated BMCs' username/password, mode 0600: the site's secret

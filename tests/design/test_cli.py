@@ -187,12 +187,12 @@ def test_export_failure_leaves_old_files(capsys, project_dir, tmp_path, monkeypa
         str(tmp_path),
     )
     before = (tmp_path / "cabling.csv").read_bytes()
-    import infra.export
+    import infra.design.export
 
     def boom(design):
         raise OSError("disk full")
 
-    monkeypatch.setattr(infra.export, "port_map_rows", boom)
+    monkeypatch.setattr(infra.design.export, "port_map_rows", boom)
     argv = ["export", "--stack", "dev", "--project-dir", str(project_dir), "--out", str(tmp_path)]
     # An OSError with no errno is the environment's (disk full), exit 3, one line.
     assert main(argv) == 3

@@ -14,8 +14,8 @@ import pytest
 
 from infra import cli
 from infra.commands import bmc as bmc_cmd
+from infra.deploy.providers.redfish_ops import BmcError
 from infra.fleet.run import facts_line, render_summary
-from infra.providers.redfish_ops import BmcError
 from infra.text import printable
 
 ROOT = Path(__file__).resolve().parents[2]

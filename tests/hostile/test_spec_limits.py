@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from infra.catalog import load_catalog
+from infra.deploy.stacks import load_plan
 from infra.design import compile_design
 from infra.design.layout import check_size
 from infra.errors import InputError
 from infra.spec import DEFAULT_MAX_NODES, parse_spec, read_stack_config, read_stack_file
-from infra.stacks import load_plan
 from tests.design.specs import spec_dict
 
 
@@ -148,7 +148,7 @@ def _two_halls(first: str, second: str, second_row: str = "r01") -> dict:
 def test_names_that_only_look_alike_stay_apart():
     """Hyphenated names that do not collide compile; each inventory rack group holds
     its own rack's nodes only (the collision once made a 16-host group)."""
-    from infra.inventory import groups, models_from_catalog
+    from infra.nodes.inventory import groups, models_from_catalog
 
     design = compile_design(parse_spec(_two_halls("h-a", "h", "a-c")), "t")
     names = [r.name for r in design.racks]

@@ -21,7 +21,7 @@ def _design():
 def test_check_summary_groups_by_role_and_su():
     design = _design()
     hosts = [n.name for n in design.nodes[:3]]
-    result = SimpleNamespace(  # the fields of infra.configure.RunResult this reads
+    result = SimpleNamespace(  # the fields of infra.nodes.configure.RunResult this reads
         stats={h: {"changed": 0} for h in [*hosts, "hall1-su001-n30"]},
         changed_hosts={hosts[0]: 2, hosts[1]: 1},
         changed_by_role=Counter({"nccl": 2, "host_tuning": 1}),

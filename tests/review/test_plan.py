@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from infra import automation
+from infra.deploy import automation
 from tests.review.helpers import STACK, base_spec
 
 

@@ -68,7 +68,7 @@ def test_a_failed_rename_leaves_no_temp_file(tmp_path: Path):
 def test_every_sim_writer_refuses_a_planted_link(tmp_path: Path):
     """The BMC credentials, the fleet's client files and configure's private files go
     through the one atomic writer, so a link planted where they go is refused too."""
-    from infra.configure import _write_private
+    from infra.nodes.configure import _write_private
     from infra.sim.bmc import _write_secret
     from infra.sim.fleet import _write_text
 

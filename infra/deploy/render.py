@@ -1,0 +1,111 @@
+"""What the components publish, as pure functions of the Design: the per-plane cabling
+plan and OpenSM configuration texts, and the inventory data of a stack's hosts. No Pulumi
+here, so the same bytes come out of `pulumi up`, the artifact provider and the tests."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from operator import itemgetter
+
+from infra.design.export import CABLING_FIELDS, cabling_rows
+from infra.design.model import Design, Node
+
+# Subnet prefix of plane i: the link-local prefix with the plane index in its low bits, so
+# every InfiniBand subnet of a site has its own prefix (GIDs stay unique across planes).
+SUBNET_PREFIX_BASE = 0xFE80000000000000
+
+
+def cabling_plans(design: Design) -> dict[str, str]:
+    """plane -> the CSV cabling plan of that plane (cable ids are site-wide)."""
+    row_of = itemgetter(*CABLING_FIELDS)  # csv.DictWriter checks every key: 3x slower
+    by_plane: dict[str, list[tuple]] = defaultdict(list)
+    for row in cabling_rows(design):
+        by_plane[row["plane"]].append(row_of(row))
+    out = {}
+    for plane in design.planes:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(CABLING_FIELDS)
+        writer.writerows(by_plane.get(plane.name, []))
+        out[plane.name] = buf.getvalue()
+    return out
+
+
+def cabling_plan_csv(design: Design, plane: str) -> str:
+    return cabling_plans(design)[plane]
+
+
+def opensm_conf(design: Design, plane: str, lmc: int = 0) -> str:
+    """The subnet manager configuration of one plane (opensm.conf option names)."""
+    index = [p.name for p in design.planes].index(plane)
+    p = design.planes[index]
+    return (
+        f"# OpenSM for plane {p.name} of site {design.site} (stack {design.stack}), generated\n"
+        f"# rails {','.join(map(str, p.rails))}; {p.tiers}-tier fat tree, {p.leaves} leaves, "
+        f"{p.spines} spines, {p.cores} cores; {p.endpoints} endpoints, {p.lids} LIDs\n"
+        f"subnet_prefix 0x{SUBNET_PREFIX_BASE + index:016x}\n"
+        f"lmc {lmc}\n"
+        "routing_engine ftree\n"
+        "sm_priority 15\n"
+        f"log_file /var/log/opensm-{p.name}.log\n"
+    )
+
+
+def hca_rail_map(nodes: Iterable[Node]) -> dict[str, dict]:
+    """device -> {rail, plane}: the same on every node of a rail-optimized design."""
+    out: dict[str, dict] = {}
+    for n in nodes:
+        for h in n.hcas:
+            entry = {"rail": h.rail, "plane": h.plane}
+            if out.setdefault(h.device, entry) != entry:
+                raise ValueError(
+                    f"{n.name}: {h.device} is on rail {h.rail}/{h.plane}, other "
+                    f"nodes have it on {out[h.device]}"
+                )
+    return dict(sorted(out.items()))
+
+
+def inventory_data(design: Design, hall: str | None = None) -> dict:
+    """The Ansible inventory data of the hosts in `hall` (all halls when None): each host
+    with its management and BMC addresses and where it sits, plus the HCA-to-rail map
+    (per device; the leaf port of every HCA is in the cabling plan artifact)."""
+    nodes = [n for n in design.nodes if hall is None or n.hall == hall]
+    return {
+        "site": design.site,
+        "hosts": {
+            n.name: {
+                "mgmt_ip": n.mgmt_ip,
+                "bmc_ip": n.bmc_ip,
+                "hall": n.hall,
+                "su": n.su,
+                "rack": n.rack,
+                "u": n.u,
+                "model": n.model,
+            }
+            for n in nodes
+        },
+        "hca_rails": hca_rail_map(nodes),
+        "planes": [p.name for p in design.planes],
+    }
+
+
+HOST_FIELDS = ("mgmt_ip", "bmc_ip", "hall", "su", "rack", "u")
+
+
+def inventory_output(inventory: dict) -> dict:
+    """The inventory as a stack output: each host as one line of HOST_FIELDS separated by
+    spaces. Pulumi wraps every nested value of an output in its own Output object; one
+    string per host keeps a 3,136-host hall stack's registration twice as fast. The full
+    structure is the inventory artifact (inventory.json)."""
+    return {
+        "site": inventory["site"],
+        "planes": inventory["planes"],
+        "hca_rails": inventory["hca_rails"],
+        "host_fields": list(HOST_FIELDS),
+        "hosts": {
+            name: " ".join(str(h[f]) for f in HOST_FIELDS) for name, h in inventory["hosts"].items()
+        },
+    }

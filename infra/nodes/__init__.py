@@ -1,0 +1,2 @@
+"""Ansible-facing layer: the inventory generated from a design and the playbook runs
+(ansible-runner) that configure the nodes."""
