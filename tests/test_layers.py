@@ -11,7 +11,16 @@ INFRA = Path(__file__).resolve().parents[1] / "infra"
 
 # Bottom to top. A module's layer is that of its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
-    ("infra", "infra.errors", "infra.text", "infra.fsutil", "infra.childenv"),  # foundation
+    # foundation: input errors, terminal text, atomic writes, child env, processes, progress
+    (
+        "infra",
+        "infra.errors",
+        "infra.text",
+        "infra.fsutil",
+        "infra.childenv",
+        "infra.procs",
+        "infra.progress",
+    ),
     ("infra.catalog", "infra.spec", "infra.presets"),  # what a user declares
     ("infra.design",),  # the pure compiler, and the design written out as files
     ("infra.policy",),  # rules over a design

@@ -10,13 +10,11 @@ stopped here, whatever happens (process groups, SIGTERM then SIGKILL).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import itertools
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from infra import childenv
+from infra import childenv, procs
 from infra.design.model import Design
+from infra.errors import EnvironmentProblem
 from infra.fabric.discovered import parse_discovered
 from infra.fabric.faults import Fault, inject
 from infra.fabric.guids import ca_guid, port_guid
@@ -49,7 +48,12 @@ _counter = itertools.count()
 
 
 class SimError(Exception):
-    """The simulation could not run (missing tool, ibsim refused the topology...)."""
+    """The simulation could not run (ibsim refused the topology, a tool ran too long...)."""
+
+
+class MissingSimTool(SimError, EnvironmentProblem):
+    """ibsim, OpenSM, infiniband-diags or libumad2sim is not installed: the environment's
+    lack (exit 3), not a cabling finding (exit 1)."""
 
 
 @dataclass
@@ -89,7 +93,10 @@ class SimResult:
 def tool(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if not path:
-        raise SimError(f"{name} not found: install ibsim-utils, opensm, infiniband-diags")
+        raise MissingSimTool(
+            f"{name} not found on PATH or in /usr/sbin:/sbin: install the Debian packages "
+            "ibsim-utils, opensm, infiniband-diags (scripts/setup.sh does)"
+        )
     return path
 
 
@@ -98,23 +105,9 @@ def umad2sim() -> str:
         hits = sorted(glob.glob(pattern))
         if hits:
             return hits[0]
-    raise SimError("libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process group: SIGTERM, a grace period, then SIGKILL; always reap."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    # Anything the leader left in its group goes too.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    raise MissingSimTool(
+        "libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)"
+    )
 
 
 def _run(cmd: list[str], env: dict, cwd: Path, timeout: float, pids: list[int]) -> str:
@@ -128,7 +121,7 @@ def _run(cmd: list[str], env: dict, cwd: Path, timeout: float, pids: list[int]) 
         except subprocess.TimeoutExpired as exc:
             raise SimError(f"{Path(cmd[0]).name} ran past {timeout:.0f} s") from exc
         finally:
-            _stop(proc)
+            procs.stop_group(proc)
         out.seek(0)
         return out.read()
 
@@ -251,7 +244,7 @@ def simulate_plane(
             read_opensm_log((state / "opensm.log").read_text(errors="replace"), result)
             result.discovered = _run([ibnetdiscover], client, state, timeout_s, result.pids)
         finally:
-            _stop(sim)
+            procs.stop_group(sim)
         result.switches_seen = result.discovered.count("\nSwitch\t")
         result.hcas_seen = result.discovered.count("\nCa\t")
         found = parse_discovered(result.discovered)

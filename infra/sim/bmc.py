@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,8 @@ from typing import Protocol
 import bcrypt
 import requests
 
-from infra import childenv
+from infra import childenv, procs
+from infra.errors import EnvironmentProblem
 from infra.fsutil import atomic_write
 from infra.sim import bmc_tls
 
@@ -74,6 +74,24 @@ def bmc_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "bmc"
 
 
+class EmulatorUnavailable(RuntimeError, EnvironmentProblem):
+    """The emulator cannot serve here (its address is taken): the machine's problem, exit 3."""
+
+
+def _require_free(host: str, port: int) -> None:
+    """Fail in one line, naming the address, before the emulator would die on it and leave
+    only its log to say why."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise EmulatorUnavailable(
+                f"{host}:{port} is not free ({exc.strerror}): stop what listens there "
+                "(`supercluster sim down` if it is another simulated site)"
+            ) from exc
+
+
 def free_port(host: str = DEFAULT_HOST, low: int = 8000, high: int = 8099) -> int:
     """A port in [low, high] nothing listens on at `host` right now."""
     for port in range(low, high + 1):
@@ -109,6 +127,7 @@ def start_emulator(
     if running and running.systems == systems and running.url == _url(host, port):
         return running
     stop_emulator(state_dir)
+    _require_free(host, port)
     # The BMCs' credentials, TLS key and password hash: this user's alone.
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -149,7 +168,7 @@ def stop_emulator(state_dir: Path) -> bool:
     pid = _pid(directory)
     stopped = False
     if pid is not None and _is_ours(pid, directory):
-        _terminate_group(pid)
+        procs.stop_group(pid, grace_s=_STOP_TIMEOUT_S)
         stopped = True
     for name in ("emulator.pid", "endpoint.json"):
         (directory / name).unlink(missing_ok=True)
@@ -282,46 +301,6 @@ def _is_ours(pid: int, directory: Path) -> bool:
     except OSError:
         return False
     return b"infra.sim.bmc_emulator" in cmdline and Path(cwd) == directory.resolve()
-
-
-def _terminate_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            _await_reaped(pid)
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    while _alive(pid):
-        time.sleep(0.05)
-    _await_reaped(pid)
-
-
-def _await_reaped(pid: int, grace_s: float = 3.0) -> None:
-    """A dead emulator that is not our child stays a zombie until init reaps it; give
-    init a moment so callers see the process gone, not merely dead."""
-    deadline = time.monotonic() + grace_s
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        # Our own child that died after _alive's waitpid looked (a zombie by the time its
-        # state was read) is ours to reap: init never will.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    # Reap it when it is our child (started by this process); else just probe.
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _stored_password(directory: Path) -> str | None:

@@ -27,7 +27,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -37,7 +36,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from infra import childenv
+from infra import childenv, procs
+from infra.errors import EnvironmentProblem
 from infra.fsutil import atomic_write
 from infra.sim import hardware as hw_fixtures
 from infra.sim.keys import ed25519_pair, write_private
@@ -105,6 +105,11 @@ class FleetError(RuntimeError):
     """The fleet could not be brought up or down; the message names the nodes."""
 
 
+class FleetEnvironmentError(FleetError, EnvironmentProblem):
+    """The machine lacks what the fleet needs (root, a tool, free node addresses, sshd
+    that starts): exit 3 at the CLI, with what to do."""
+
+
 @dataclass(frozen=True)
 class NodeStatus:
     name: str
@@ -140,12 +145,14 @@ class Fleet:
         stops what it started when a node does not answer SSH in time."""
         hosts = _checked_hosts(hosts)
         if self.manifest.exists():
-            raise FleetError(f"a fleet is already up under {self.state_dir}; run down first")
+            raise FleetEnvironmentError(
+                f"a fleet is already up under {self.state_dir}; run `supercluster sim down` first"
+            )
         _require_tools()
         busy = _answering(hosts)
         if busy:
             shown = ", ".join(f"{n} ({ip})" for n, ip in busy[:5])
-            raise FleetError(
+            raise FleetEnvironmentError(
                 f"something already listens on port {SSH_PORT} of {len(busy)} node "
                 f"address(es): {shown}; another fleet still up? (`sim down`, or pick another range)"
             )
@@ -165,7 +172,7 @@ class Fleet:
         if failed:
             logs = "; ".join(f"{n}: {self._log_tail(n)}" for n in failed[:3])
             self.down()
-            raise FleetError(f"sshd did not answer on {len(failed)} node(s): {logs}")
+            raise FleetEnvironmentError(f"sshd did not answer on {len(failed)} node(s): {logs}")
         return self.status()
 
     def _host_keys(self, hosts: list[tuple[str, str]]) -> dict[str, tuple[bytes, str]]:
@@ -295,7 +302,7 @@ class Fleet:
         """Boot a node again on its disk and host key; crashes it first if it is running.
         Returns once its sshd answers."""
         node = self._node(name)
-        if _alive(node["pid"]):
+        if procs.alive(node["pid"]):
             self.crash(name)
         manifest = json.loads(self.manifest.read_text())
         manifest["nodes"][name]["pid"] = self._launch(name)
@@ -343,7 +350,7 @@ class Fleet:
         with ThreadPoolExecutor(max_workers=min(32, max(1, len(nodes)))) as pool:
             answers = list(pool.map(lambda n: _ssh_banner(n["ip"], 2.0), nodes.values()))
         return [
-            NodeStatus(name, n["ip"], n["pid"], _alive(n["pid"]), ok)
+            NodeStatus(name, n["ip"], n["pid"], procs.alive(n["pid"]), ok)
             for (name, n), ok in zip(nodes.items(), answers, strict=True)
         ]
 
@@ -408,12 +415,16 @@ def _hardware_for(
 
 def _require_tools() -> None:
     if os.geteuid() != 0:
-        raise FleetError("the simulated fleet needs root (namespaces and overlay mounts)")
+        raise FleetEnvironmentError(
+            "the simulated fleet needs root (namespaces and overlay mounts): run as root"
+        )
     missing = [t for t in ("unshare", "chroot", "sshd") if not shutil.which(t)]
     if not Path("/usr/sbin/sshd").exists():
         missing.append("/usr/sbin/sshd (Debian package openssh-server)")
     if missing:
-        raise FleetError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
+        raise FleetEnvironmentError(
+            f"missing tools: {', '.join(missing)} (run scripts/setup.sh)"
+        )
 
 
 def _mkdirs_like_lower(upper: Path, rel: str) -> None:
@@ -451,23 +462,17 @@ def _ssh_banner(ip: str, timeout_s: float) -> bool:
 
 def _stop(pids: list[int], timeout_s: float) -> None:
     """SIGKILL the node inits under these unshare PIDs and wait until every one of them is
-    gone (reaped), killing a stuck unshare itself half way through the timeout."""
+    gone (reaped), killing a stuck unshare itself half way through the timeout. An init
+    is PID 1 of its namespace: SIGTERM would not reach it, hence no polite first signal."""
     inits = [c for p in pids for c in _children(p)]
     for pid in inits:
-        _kill(pid)
-    deadline = time.monotonic() + timeout_s
-    while any(_alive(p) for p in pids + inits):
-        for pid in pids:
-            _reap(pid)
-        if time.monotonic() > deadline - timeout_s / 2:
-            for pid in pids:  # an unshare that never forked its init, or is stuck
-                _kill(pid)
-        if time.monotonic() > deadline:
-            left = [p for p in pids + inits if _alive(p)]
-            raise FleetError(f"processes still running after SIGKILL: {left}")
-        time.sleep(0.02)
-    for pid in pids:
-        _reap(pid)
+        procs.kill(pid)
+    left = procs.wait_gone(pids + inits, timeout_s / 2)
+    for pid in set(left) & set(pids):  # an unshare that never forked its init, or is stuck
+        procs.kill(pid)
+    left = procs.wait_gone(left, timeout_s / 2)
+    if left:
+        raise FleetError(f"processes still running after SIGKILL: {left}")
 
 
 def _answering(hosts: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -498,30 +503,9 @@ def _wait_for_ssh(hosts: list[tuple[str, str]], timeout_s: float) -> list[str]:
     return sorted(pending)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone, only unreaped
-
-
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
     return [int(c) for c in text.split()]
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _reap(pid: int) -> None:
-    """Collect our own child's exit status (when `up` ran in this process)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

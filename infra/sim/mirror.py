@@ -8,17 +8,14 @@ role at it; `sim down` stops it. It runs as its own process group, recorded in
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from infra import childenv
+from infra import childenv, procs
 
 HOST = "127.0.3.1"  # beside the dev stack's 127.0.1.x nodes and 127.0.2.x BMCs
 PORT = 8610
@@ -34,11 +31,7 @@ def mirror_status(state_dir: Path) -> dict | None:
     if not path.exists():
         return None
     info = json.loads(path.read_text())
-    try:
-        os.kill(info["pid"], 0)
-    except ProcessLookupError:
-        return None
-    return info
+    return info if procs.alive(info["pid"]) else None
 
 
 def start_mirror(
@@ -72,6 +65,7 @@ def start_mirror(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            procs.stop_group(proc)  # what it started, if anything, goes with it
             raise RuntimeError(f"vendor mirror exited: {(root / 'mirror.log').read_text()[-400:]}")
         try:
             urllib.request.urlopen(f"{url}/Packages", timeout=2).close()
@@ -79,7 +73,7 @@ def start_mirror(
             return info
         except OSError:
             time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)
+    procs.stop_group(proc)
     raise RuntimeError(f"vendor mirror did not answer at {url} within {timeout_s:.0f} s")
 
 
@@ -87,21 +81,7 @@ def stop_mirror(state_dir: Path) -> None:
     """Stop the mirror's process group and remove its files."""
     info = mirror_status(state_dir)
     if info:
-        try:
-            os.killpg(info["pid"], signal.SIGTERM)
-            for _ in range(50):
-                _reap(info["pid"])
-                os.kill(info["pid"], 0)
-                time.sleep(0.1)
-            os.killpg(info["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        procs.stop_group(info["pid"])
     root = state_dir / "mirror"
     if root.exists():
         subprocess.run(["rm", "-rf", str(root)], check=False)
-
-
-def _reap(pid: int) -> None:
-    """Collect the mirror if this process started it (else it lingers as a zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
