@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from infra.errors import InputError
+from infra.errors import EnvironmentProblem, InputError
 from infra.text import printable
 
 # Exit codes (DESIGN.md, README "Exit codes"): 0 ok, 1 the check found something, 2 bad
@@ -112,6 +112,8 @@ def _expected(exc: BaseException) -> tuple[list[str], int] | None:
     """The problem lines and exit code of an expected failure; None for a bug."""
     if isinstance(exc, InputError):
         return list(exc.problems), EXIT_INPUT
+    if isinstance(exc, EnvironmentProblem):  # a tool, root, a free address: say what to do
+        return exc.problems, EXIT_ENV
     if isinstance(exc, OSError):
         return [_os_problem(exc)], EXIT_INPUT if exc.errno in INPUT_ERRNOS else EXIT_ENV
     if isinstance(exc, UnicodeDecodeError):

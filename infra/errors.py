@@ -24,3 +24,15 @@ def shown(value: object, limit: int = 40) -> str:
     (a 1 MB name, a list of a million items) cannot flood the terminal."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class EnvironmentProblem(Exception):
+    """The environment lacks something the command needs (a tool, a Python module, root, a
+    free address, a service that should be running): CLI exit code 3. The message says
+    what is missing and what to install or do, one line per problem. Subclasses may also
+    derive from a module's own error type (FleetError, SimError...) so that callers which
+    catch those keep working; the CLI tells them apart by this class."""
+
+    @property
+    def problems(self) -> list[str]:
+        return str(self).splitlines() or [type(self).__name__]
