@@ -351,17 +351,27 @@ def _kind(value: object) -> str:
     return {type(None): "nothing", list: "a list", str: "a string"}.get(type(value), "a value")
 
 
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # Pulumi's own rule for stack names
+# Pulumi's rule for a stack's own name (no org/project qualifier): letters, digits, `-`,
+# `_`, `.`, at most 100. The name becomes part of paths (Pulumi.<stack>.yaml,
+# out/<stack>/, inventory/<stack>/): no `/`, and no `..` that could climb out of them.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def stack_name_problem(stack: str) -> str | None:
+    """Why `stack` is not a stack name (one path component), or None: the one check
+    behind --stack on every subcommand and every stack file read."""
+    if _STACK_NAME.fullmatch(stack) and ".." not in stack and not stack.startswith("."):
+        return None
+    return (
+        f"{shown(stack)}: a stack name is 1-100 letters, digits, '-', '_' or '.' "
+        "(no '/', no '..', not starting with '.')"
+    )
 
 
 def stack_file(stack: str, project_dir: Path) -> Path:
-    if not _STACK_NAME.fullmatch(stack) or stack.startswith("."):
-        raise InputError(
-            [
-                f"--stack {shown(stack)}: a stack name is 1-100 letters, digits, '-', '_' "
-                "or '.', not starting with '.'"
-            ]
-        )
+    problem = stack_name_problem(stack)
+    if problem:
+        raise InputError([f"--stack {problem}"])
     return Path(project_dir) / f"Pulumi.{stack}.yaml"
 
 

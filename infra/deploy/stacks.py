@@ -50,6 +50,16 @@ class StackPlan:
             return tuple(h.name for h in self.spec.halls)
         return () if self.layer == "site" else (self.layer,)
 
+    @property
+    def is_hall(self) -> bool:
+        """A hall layer: every subcommand reads it as that hall's part of the site whose
+        spec it points at (the spec stack itself, site layer or not, is the whole site)."""
+        return not self.has_site
+
+    def site_command(self, command: str) -> str:
+        """The same command on the site stack: what a refusal for a hall tells one to run."""
+        return f"`supercluster {command} --stack {self.spec_stack}`"
+
 
 def _stack_files(project_dir: Path) -> dict[str, Path]:
     return {
