@@ -19,8 +19,8 @@ from pathlib import Path
 from infra.errors import InputError
 from infra.fleet import facts as facts_mod
 from infra.fleet.health import Expectation, check_host
-from infra.fleet.progress import Progress
 from infra.fleet.ssh import SshOptions, Target, run_many
+from infra.progress import Progress
 from infra.text import printable
 
 CHECK_FAILED = "check failed"
@@ -81,11 +81,12 @@ def gather(
     progress: bool | None = None,
 ) -> list[dict]:
     """Facts from every host: one SSH session each, parsed from the tools' outputs."""
-    bar = Progress(label, len(hosts), enabled=progress)
+    bar = Progress(label, len(hosts), asked=progress)
     targets = [Target(h.name, h.address) for h in hosts]
     outcomes = run_many(
-        targets, facts_mod.facts_command(), options, on_done=lambda o: bar.update(o.ok)
+        targets, facts_mod.facts_command(), options, on_done=lambda o: bar.advance(o.ok)
     )
+    bar.close()
     results = []
     for outcome in outcomes:
         result = {

@@ -1,10 +1,11 @@
 """Run the node-configuration playbooks through ansible-runner.
 
-What an operator sees: one progress line per task (hosts ok / changed / failed /
-unreachable so far, the current play and task), failures and unreachable hosts as they
-happen, then a per-host summary table, the failed and unreachable hosts with their reason,
-and a retry list (`--limit @<file>`). Every event of the run stays under the artifacts
-directory (ansible-runner's job_events/*.json, stdout, status, rc).
+What an operator sees: failures and unreachable hosts as they happen; on a terminal (or
+with --progress, infra/progress.py) one progress line per task too (hosts ok / changed /
+failed / unreachable so far, the current play and task); then a per-host summary table,
+the failed and unreachable hosts with their reason, and a retry list (`--limit @<file>`).
+Every event of the run stays under the artifacts directory (ansible-runner's
+job_events/*.json, stdout, status, rc).
 
 Rolling batches: play keywords cannot read inventory variables, so the batch sizes are
 computed here from inventory/group_vars/all/rolling.yml and the stack's inventory (hosts
@@ -36,6 +37,7 @@ import yaml
 from infra import childenv
 from infra.errors import InputError
 from infra.fsutil import atomic_write
+from infra.progress import Progress
 
 # How each SSH path words a host-key refusal: Mitogen, then OpenSSH (changed, unknown).
 _HOSTKEY_WORDS = re.compile(
@@ -142,12 +144,15 @@ def plan_batches(
     return len(hosts), batch_sizes([h.name for h in hosts], unit_of, settings["canary"])
 
 
-class Progress:
-    """Turns runner events into live lines and the run's result."""
+class Events:
+    """Turns runner events into the run's result and what the operator sees live: each
+    failure or unreachable host as it happens (a result: always printed to out), and the
+    play headers and per-task tallies (progress: shown by the display when wanted)."""
 
-    def __init__(self, out: TextIO | None, total_hosts: int):
+    def __init__(self, out: TextIO | None, total_hosts: int, display: Progress):
         self.out = out
         self.total = total_hosts
+        self.display = display
         self.play = ""
         self.task = ""
         self.task_counts: Counter = Counter()
@@ -165,7 +170,7 @@ class Progress:
     def _task_done(self) -> None:
         if self.task and self.task_counts:
             c = self.task_counts
-            self._print(
+            self.display.line(
                 f"  [{len(self.failed)} failed, {len(self.unreachable)} unreachable of "
                 f"{self.total} hosts] {self.task}: {c['ok']} ok ({c['changed']} changed), "
                 f"{c['failed']} failed, {c['skipped']} skipped"
@@ -179,7 +184,7 @@ class Progress:
         if kind == "playbook_on_play_start":
             self._task_done()
             self.play = data.get("play", "")
-            self._print(f"PLAY {self.play}")
+            self.display.line(f"PLAY {self.play}")
         elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
             self._task_done()
             self.tasks_seen += 1
@@ -210,9 +215,9 @@ class Progress:
         return True
 
 
-def _chain(progress: Progress, hook: Callable[[dict], None] | None) -> Callable[[dict], bool]:
+def _chain(events: Events, hook: Callable[[dict], None] | None) -> Callable[[dict], bool]:
     def handle(event: dict) -> bool:
-        progress(event)
+        events(event)
         if hook is not None:
             hook(event)
         return True
@@ -424,8 +429,11 @@ def run(
     on_event: Callable[[dict], None] | None = None,
     strategy: str | None = "mitogen_linear",
     keep_runs: int = KEEP_RUNS,
+    progress: Progress | None = None,
 ) -> RunResult:
-    """Run one playbook against a generated inventory; see the module docstring."""
+    """Run one playbook against a generated inventory; see the module docstring. Results
+    go to out (None: silent); play and task tallies to the progress display (default: on
+    stderr when it is a terminal, never when out is None)."""
     if keep_runs < 1:
         raise InputError([f"keep_runs: at least 1 (this run's own directory), not {keep_runs}"])
     project_dir = Path(project_dir).resolve()
@@ -462,7 +470,9 @@ def run(
         # The venv's ansible-playbook and its modules' helpers, whoever started us.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    progress = Progress(out, total)
+    if progress is None:
+        progress = Progress("configure", asked=False if out is None else None)
+    events = Events(out, total, progress)
     final = vars_["supercluster_serial"]
     batches = final if isinstance(final, str) else "+".join(map(str, final))
     if out is not None:
@@ -493,18 +503,18 @@ def run(
         # gathers nothing. ansible-runner would otherwise point the cache at a fresh
         # directory per run, overriding ANSIBLE_CACHE_PLUGIN_CONNECTION.
         fact_cache=str(artifacts_dir / "facts"),
-        event_handler=_chain(progress, on_event),
+        event_handler=_chain(events, on_event),
         quiet=True,
     )
     result = RunResult(
         rc=int(runner.rc if runner.rc is not None else 1),
         status=str(runner.status),
         artifacts=artifacts_dir / ident,
-        stats=progress.stats,
-        failed=progress.failed,
-        unreachable=progress.unreachable,
-        changed_by_role=progress.changed_by_role,
-        changed_tasks=progress.changed_tasks,
+        stats=events.stats,
+        failed=events.failed,
+        unreachable=events.unreachable,
+        changed_by_role=events.changed_by_role,
+        changed_tasks=events.changed_tasks,
         elapsed_s=time.monotonic() - started,
     )
     retry = sorted(set(result.failed) | set(result.unreachable))

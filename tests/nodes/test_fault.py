@@ -16,6 +16,7 @@ import pytest
 from siteutil import running_site
 
 from infra.nodes import configure
+from infra.progress import Progress
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,10 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
     # The network playbook (RDMA stack, then IPoIB) keeps the test short; site.yml is the
     # same mechanism with more plays.
     live = io.StringIO()
-    result = site.run(playbook="network", extravars=TOLERANT, on_event=on_event, out=live)
+    shown = Progress("configure", asked=True, stream=live)  # the tallies too, as on a tty
+    result = site.run(
+        playbook="network", extravars=TOLERANT, on_event=on_event, out=live, progress=shown
+    )
     assert killed.is_set()
     assert result.rc != 0
     assert set(result.unreachable) == {VICTIM}, (result.unreachable, result.failed)
