@@ -4,6 +4,7 @@ N+1 capacity, secondary-loop coolant flow and the facility water the plant must 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from infra.catalog import Catalog
 from infra.design.model import CduLoad, Cooling, Node, Rack, RackCooling, RackPower
@@ -15,6 +16,11 @@ WATER_KJ_PER_L_K = 4.186  # specific heat of water per litre (density ~1 kg/L)
 def facility_water_lpm(liquid_kw: float, delta_t_c: float) -> float:
     """Flow that carries `liquid_kw` away at a `delta_t_c` rise: Q = P / (c * dT)."""
     return liquid_kw * 60 / (WATER_KJ_PER_L_K * delta_t_c)
+
+
+def busiest_cdu_pct(cdus: Iterable[CduLoad]) -> float:
+    """The highest CDU load among these, in % of N+1 capacity (0 when none has any)."""
+    return max((c.load_pct for c in cdus if c.load_pct is not None), default=0.0)
 
 
 def compile_cooling(

@@ -128,6 +128,19 @@ class CduLoad:
     load_kw: float
     capacity_kw: float  # usable capacity with one unit (or pump) failed: N+1
 
+    # The one home of the CDU load figure: the rule, the policy pack, the Pulumi
+    # components and the plan review all read these, none divides on its own.
+    @property
+    def overloaded(self) -> bool:
+        """The liquid load exceeds what is left with one unit (or pump) failed; a CDU
+        with no spare at all (capacity 0) is overloaded by any load."""
+        return self.load_kw > self.capacity_kw
+
+    @property
+    def load_pct(self) -> float | None:
+        """Liquid load as a share of the N+1 capacity, in %; None without N+1 capacity."""
+        return self.load_kw / self.capacity_kw * 100 if self.capacity_kw else None
+
 
 @dataclass(frozen=True, slots=True)
 class Power:
@@ -169,3 +182,6 @@ class Design:
     gpus: int
     ufm_rack: str = ""  # where the UFM appliance (device "ufm") stands, if the fabric has one
     ufm_u: int = 0
+    # A hall's part of a site (infra/design/part.py): each link's 1-based number in the
+    # site's design, so its cable ids are the site's labels. Empty: numbered in order.
+    link_numbers: tuple[int, ...] = ()

@@ -104,7 +104,7 @@ def pdu_overload(design: Design) -> Iterator[Violation]:
 
 def cdu_overload(design: Design) -> Iterator[Violation]:
     for c in design.cooling.cdus:
-        if c.load_kw > c.capacity_kw:
+        if c.overloaded:
             yield Violation(
                 "cooling.cdu_overload",
                 "error",
@@ -126,7 +126,13 @@ def power_contract(design: Design) -> Iterator[Violation]:
                 f"{p.contract_kw / 1000:.2f} MW + on-site {p.onsite_kw / 1000:.2f} MW"
                 f" = {supply / 1000:.2f} MW",
             )
-        elif supply and (supply - p.facility_kw) / supply < HEADROOM_WARNING:
+
+
+def power_headroom(design: Design) -> Iterator[Violation]:
+    """A phase that fits its supply, but barely (an exceeded one is power_contract's)."""
+    for p in design.power.phases:
+        supply = p.contract_kw + p.onsite_kw
+        if supply and 0 <= (supply - p.facility_kw) / supply < HEADROOM_WARNING:
             yield Violation(
                 "power.contract_headroom",
                 "warning",
@@ -151,6 +157,9 @@ def cooling_plant(design: Design) -> Iterator[Violation]:
 
 Rule = Callable[[Design], Iterator[Violation]]
 
+# Rule id -> the rule; each rule emits violations under its own id only, with one
+# severity (tests/design/test_rules.py holds both), so `only=` and the policy pack select
+# exactly what the violations say.
 RULES: dict[str, Rule] = {
     "fabric.ports_exhausted": ports_exhausted,
     "fabric.tier_limit": tier_limit,
@@ -159,6 +168,7 @@ RULES: dict[str, Rule] = {
     "power.pdu_overload": pdu_overload,
     "cooling.cdu_overload": cdu_overload,
     "power.contract_exceeded": power_contract,
+    "power.contract_headroom": power_headroom,
     "cooling.plant_exceeded": cooling_plant,
 }
 

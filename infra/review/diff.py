@@ -8,11 +8,12 @@ ends stay but whose medium or length changes is "changed", not removed and re-ad
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import compress
 from operator import attrgetter
 
+from infra.design.cooling import busiest_cdu_pct
 from infra.design.export import cabling_rows
 from infra.design.model import Design, Link
 from infra.policy import Violation
@@ -200,15 +201,14 @@ def _cooling(d: Design | None) -> dict[str, float]:
     if d is None:
         return dict.fromkeys(COOLING, 0)
     c = d.cooling
-    loads = [x.load_kw / x.capacity_kw * 100 for x in c.cdus if x.capacity_kw]
     return {
         "liquid heat kW": _n(c.liquid_kw),
         "air heat kW": _n(c.air_kw),
         "plant capacity kW": _n(c.plant_capacity_kw),
         "coolant flow L/min": _n(c.flow_lpm),
         "facility water L/min": _n(c.facility_water_lpm),
-        "busiest CDU %": _n(max(loads, default=0.0)),
-        "CDUs over N+1 capacity": sum(x > 100 for x in loads),
+        "busiest CDU %": _n(busiest_cdu_pct(c.cdus)),
+        "CDUs over N+1 capacity": sum(x.overloaded for x in c.cdus),
     }
 
 
@@ -257,12 +257,11 @@ def _hall_loads(d: Design | None) -> dict[str, tuple[float, int, float, float]]:
     for r in d.power.racks:
         if r.feed_capacity_kw:
             feed[r.hall] = max(feed.get(r.hall, 0.0), r.nameplate_kw / r.feed_capacity_kw * 100)
-    cdu: dict[str, float] = {}
+    cdus = defaultdict(list)
     for c in d.cooling.cdus:
-        if c.capacity_kw:
-            cdu[c.hall] = max(cdu.get(c.hall, 0.0), c.load_kw / c.capacity_kw * 100)
+        cdus[c.hall].append(c)
     return {
-        h: (d.power.hall_it_kw.get(h, 0.0), racks[h], feed.get(h, 0.0), cdu.get(h, 0.0))
+        h: (d.power.hall_it_kw.get(h, 0.0), racks[h], feed.get(h, 0.0), busiest_cdu_pct(cdus[h]))
         for h in racks
     }
 

@@ -11,7 +11,7 @@ import math
 from collections import Counter, defaultdict
 from html import escape
 
-from infra.design.model import Design
+from infra.design.model import CduLoad, Design
 from infra.review.model import PhaseRow, Review
 
 RACK_DEPTH_M = 1.2
@@ -281,8 +281,9 @@ def _medium_order(medium: str) -> tuple[int, str]:
 CDU_BINS = ("0-50%", "50-60%", "60-70%", "70-80%", "80-90%", "90-100%", ">100%")
 
 
-def _cdu_bin(pct: float) -> str:
-    if pct > 100:
+def _cdu_bin(cdu: CduLoad) -> str:
+    pct = cdu.load_pct
+    if cdu.overloaded or pct is None:
         return ">100%"
     if pct < 50:
         return "0-50%"
@@ -296,9 +297,8 @@ def cdu_histogram(base: Design | None, head: Design) -> str:
     def bins(d: Design | None) -> Counter:
         if d is None:
             return Counter()
-        return Counter(
-            _cdu_bin(c.load_kw / c.capacity_kw * 100) for c in d.cooling.cdus if c.capacity_kw
-        )
+        # An idle CDU without N+1 capacity has no loading to show; a loaded one is over.
+        return Counter(_cdu_bin(c) for c in d.cooling.cdus if c.capacity_kw or c.overloaded)
 
     b, a = bins(base), bins(head)
     top = max([*b.values(), *a.values(), 1])

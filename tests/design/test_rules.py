@@ -4,7 +4,7 @@ quiet on a design that does not."""
 from __future__ import annotations
 
 from infra.design import compile_design
-from infra.policy import check_design
+from infra.policy import RULES, check_design
 from infra.spec import parse_spec
 from tests.design.specs import hall, spec_dict
 
@@ -89,3 +89,65 @@ def test_cooling_plant_exceeded():
     spec = spec_dict(cooling={"capacity_mw": 0.2})
     (v,) = violations(spec, "cooling.plant_exceeded")
     assert "exceeds plant capacity 0.20 MW" in v.message
+
+
+def _broken_specs() -> list[dict]:
+    """One design per rule that breaks it (the cases above, gathered)."""
+    two_tiers = spec_dict(
+        halls=[hall("hall1", 9, 4, network_racks=1)],
+        fabric={"su_nodes": 32, "tiers": 2},
+        power={"utility_contract_mw": 10},
+        cooling={"capacity_mw": 10},
+    )
+    two_tiers["addressing"] = {"mgmt_cidr": "127.0.0.0/16", "bmc_cidr": "127.1.0.0/16"}
+    far = spec_dict()
+    far["halls"][0]["spine_area"] = {"x_m": 0.0, "y_m": 3000.0}
+    one_pdu = spec_dict()
+    one_pdu["rack_types"][0]["pdus_per_feed"] = 2
+    return [
+        two_tiers,
+        spec_dict(halls=[hall("hall1", 2, 4)], fabric={"su_nodes": 32, "lmc": 7}),
+        far,
+        one_pdu,
+        _in_row_cdus(2),
+        spec_dict(power={"utility_contract_mw": 0.2}),
+        spec_dict(power={"utility_contract_mw": 0.35}),
+        spec_dict(cooling={"capacity_mw": 0.2}),
+    ]
+
+
+def _in_row_cdus(units: int) -> dict:
+    spec = spec_dict()
+    spec["rack_types"][0].update(cdu="in_row", cdu_model="XDU-1350")
+    spec["halls"][0]["rows"][0].update(racks=28, cdus=units, network_racks=4)
+    spec["addressing"] = {"mgmt_cidr": "127.0.0.0/16", "bmc_cidr": "127.1.0.0/16"}
+    spec["power"] = {"utility_contract_mw": 10}
+    spec["cooling"] = {"water_class": "W32", "supply_temp_c": 30, "capacity_mw": 10}
+    return spec
+
+
+def test_each_rule_emits_its_own_id_with_one_severity():
+    """RULES' keys are what the violations say: `only=` and the policy pack select by
+    them, so a rule emitting another id would hide its violations from both."""
+    seen: dict[str, set[str]] = {key: set() for key in RULES}
+    for spec in _broken_specs():
+        design = compile_design(parse_spec(spec), "t")
+        for key in RULES:
+            for v in check_design(design, only=(key,)):
+                assert v.rule == key
+                seen[key].add(v.severity)
+    assert all(len(severities) == 1 for severities in seen.values()), seen  # each fired once
+
+
+def test_the_cdu_load_figure_has_one_home():
+    """The rule and the plan review read the design's figure: the same CDUs are over."""
+    from infra.design.cooling import busiest_cdu_pct
+    from infra.review.diff import _cooling
+
+    design = compile_design(parse_spec(_in_row_cdus(2)), "t")
+    (cdu,) = design.cooling.cdus
+    assert cdu.overloaded and round(cdu.load_pct, 1) == 108.8  # 1,469.4 kW on 1,350 kW
+    assert busiest_cdu_pct(design.cooling.cdus) == cdu.load_pct
+    review = _cooling(design)
+    overloads = check_design(design, only=("cooling.cdu_overload",))
+    assert review["CDUs over N+1 capacity"] == len(overloads) == 1

@@ -7,6 +7,7 @@ import pulumi
 
 from infra.deploy.components.base import Component
 from infra.deploy.components.index import DesignIndex
+from infra.design.cooling import busiest_cdu_pct
 from infra.spec import ClusterSpec
 
 
@@ -45,13 +46,7 @@ class CoolingLoop(Component):
                 "flow_lpm": round(sum(r.flow_lpm for r in racks), 3),
                 "cdus": len(cdus),
                 "cdu_models": sorted({c.model for c in cdus}),
-                "max_cdu_load_pct": round(
-                    max(
-                        (c.load_kw / c.capacity_kw * 100 for c in cdus if c.capacity_kw),
-                        default=0.0,
-                    ),
-                    1,
-                ),
+                "max_cdu_load_pct": round(busiest_cdu_pct(cdus), 1),
             },
             opts,
         )

@@ -33,8 +33,7 @@ MAX_REPORTED = 20  # a broken memphis design can yield 300,000 reach violations
 class PolicyDef:
     name: str
     description: str
-    rules: tuple[str, ...]  # keys of infra.policy.RULES
-    severity: str  # which violations of those rules it reports: "error" | "warning"
+    rules: tuple[str, ...]  # keys of infra.policy.RULES: it reports all they emit
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY
 
 
@@ -44,39 +43,33 @@ POLICIES = (
         "Each energization phase's facility demand fits the utility contract plus on-site "
         "generation in force in that phase (storage is never counted).",
         ("power.contract_exceeded",),
-        "error",
     ),
     PolicyDef(
         "rack-power-feeds",
         "Each of a rack's A and B feeds carries the whole rack (2N).",
         ("power.pdu_overload",),
-        "error",
     ),
     PolicyDef(
         "cooling-capacity",
         "CDUs carry their liquid load with one unit failed (N+1); the plant carries the "
         "site's heat.",
         ("cooling.cdu_overload", "cooling.plant_exceeded"),
-        "error",
     ),
     PolicyDef(
         "fabric-limits",
         "Each InfiniBand subnet stays within 49,151 unicast LIDs, within the fat tree's "
         "radix limit for its tiers, and no switch port is cabled twice.",
         ("fabric.lid_limit", "fabric.tier_limit", "fabric.ports_exhausted"),
-        "error",
     ),
     PolicyDef(
         "cable-reach",
         "Every cable has a catalog medium that reaches its length.",
         ("cable.reach_exceeded",),
-        "error",
     ),
     PolicyDef(
         "power-headroom",
         "Warns when a phase has less than 5% power headroom.",
-        ("power.contract_exceeded",),
-        "warning",
+        ("power.contract_headroom",),
         EnforcementLevel.ADVISORY,
     ),
 )
@@ -114,9 +107,7 @@ def make_validator(
             return
         try:
             by_rule = site_violations(args.props)
-            found = [
-                v for key in policy.rules for v in by_rule[key] if v.severity == policy.severity
-            ]
+            found = [v for key in policy.rules for v in by_rule[key]]
         except InputError as exc:
             for line in exc.problems:
                 report_violation(f"the spec does not compile: {line}", None)
