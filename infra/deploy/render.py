@@ -34,10 +34,6 @@ def cabling_plans(design: Design) -> dict[str, str]:
     return out
 
 
-def cabling_plan_csv(design: Design, plane: str) -> str:
-    return cabling_plans(design)[plane]
-
-
 def opensm_conf(design: Design, plane: str, lmc: int = 0) -> str:
     """The subnet manager configuration of one plane (opensm.conf option names)."""
     index = [p.name for p in design.planes].index(plane)

@@ -35,7 +35,6 @@ from infra.text import has_control, printable
 PORT_LINE = re.compile(
     r'\[(\d+)\][^"\n]*"[^"\n]*"\[(\d+)\][^#\n]*#[ \t]*"([^"\n]*)"[^\n]*[ \t](\d+)x(\w+)[ \t]*\n'
 )
-SWITCH_DESC = re.compile(r'#\s*"([^"\n]*)"')
 PortTuple = tuple[str, str, str, str, str]  # (port, peer port, peer desc, width, speed)
 DEFAULT_SOURCE = "discovered topology"
 # IBA NodeDescription is 64 bytes; ibnetdiscover prints at most 63 printable characters.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from infra.design.model import Design
 from infra.errors import InputError
 from infra.fabric.discovered import CheckBuilder, Discovered, LineChecks, PortTuple
-from infra.fabric.plane import HCA_PORT, End, hca_desc
+from infra.fabric.plane import HCA_PORT, End
 
 SPEED_RANK = {
     "SDR": 1, "DDR": 2, "QDR": 3, "FDR10": 4, "FDR": 5, "EDR": 6, "HDR": 7, "NDR": 8, "XDR": 9
@@ -310,10 +310,6 @@ def validate(
         )
     expected = build_expected(design, planes, rate)
     return compare(expected, found, Locator(design))
-
-
-def hca_end(host: str, rail: int) -> End:
-    return (hca_desc(host, rail), HCA_PORT)
 
 
 def by_kind(findings: list[Finding]) -> dict[str, int]:

@@ -161,7 +161,6 @@ class Events:
         self.changed_by_role: Counter = Counter()
         self.changed_tasks: list[tuple[str, str, str]] = []
         self.stats: dict[str, dict[str, int]] = {}
-        self.tasks_seen = 0
 
     def _print(self, line: str) -> None:
         if self.out is not None:
@@ -187,7 +186,6 @@ class Events:
             self.display.line(f"PLAY {self.play}")
         elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
             self._task_done()
-            self.tasks_seen += 1
             role = data.get("role", "")
             self.task = f"{role} : {data.get('task', '')}" if role else data.get("task", "")
         elif kind == "runner_on_ok":
