@@ -1,25 +1,26 @@
 """`supercluster bmc status`: every node's BMC, read over Redfish concurrently: power
 state, boot override and BIOS drift against the node profile.
 
-It talks to the simulated site's sushy-emulator when `supercluster sim up` recorded one
-in the state dir, else to the real BMC endpoints (https://<bmc_ip>). Exit 0 when every
-BMC answered and matches its profile, 1 when any drifted or failed, 2 on bad input.
+It talks to the simulated site's sushy-emulator with `--sim` (or when `supercluster sim up`
+recorded this stack: said on stderr), else to the real BMC endpoints (https://<bmc_ip>).
+Exit 0 when every BMC answered and matches its profile, 1 when any drifted or failed, 2 on
+bad input.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from infra.commands import add_stack_args
+from infra.commands import add_sim_args, add_stack_args
+from infra.commands.conventions import add_concurrency_arg, add_json_arg, print_json
 from infra.deploy.providers import bmc_targets
 from infra.deploy.providers import redfish_ops as ops
 from infra.errors import InputError
+from infra.progress import Progress, add_progress_arg
 from infra.sim import bmc as sim_bmc
 from infra.text import printable
 
@@ -29,13 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bmc_sub = bmc.add_subparsers(dest="bmc_command", required=True, metavar="ACTION")
     p = bmc_sub.add_parser("status", help="power, boot override and BIOS drift per node")
     add_stack_args(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="simulated site state (default <project-dir>/.sim)",
-    )
+    add_json_arg(p)
+    add_sim_args(p, "the simulated site's BMCs (`sim up` first)")
     p.add_argument(
         "--ca-bundle",
         default=os.environ.get("SUPERCLUSTER_BMC_CA_BUNDLE"),
@@ -44,32 +40,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-verify-tls", action="store_true", help="do not verify BMC certificates (unsafe)"
     )
-    p.add_argument("--workers", type=int, default=32, help="concurrent BMC sessions")
+    add_concurrency_arg(p, default=32, what="BMC sessions at once", old="--workers")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     p.add_argument("--attempts", type=int, default=4, help="tries per request (backoff)")
+    add_progress_arg(p)
     p.set_defaults(func=cmd_status)
 
 
-def default_state_dir(project_dir: Path) -> Path:
-    """Where `supercluster sim up` keeps the simulated site (its BMCs under bmc/)."""
-    return (Path(project_dir) / ".sim").resolve()
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    from infra.design import compile_design
-    from infra.spec import load_spec
+    from infra.commands import load_design
 
-    if args.workers < 1 or args.attempts < 1 or args.timeout <= 0:
-        raise InputError(["--workers, --attempts and --timeout must be positive"])
-    design = compile_design(load_spec(args.stack, args.project_dir), stack=args.stack)
-    state_dir = args.state_dir or default_state_dir(args.project_dir)
-    emulator = sim_bmc.load_emulator(state_dir)
+    if args.concurrency < 1 or args.attempts < 1 or args.timeout <= 0:
+        raise InputError(["--concurrency, --attempts and --timeout must be positive"])
+    _, design, _ = load_design(args)  # a hall stack: that hall's nodes
+    emulator, state_dir = _emulator(args)
     sim = None
     nodes = list(design.nodes)
     if emulator is not None:
         sim = {"url": emulator.url, "systems": emulator.systems}
         # `sim up --nodes N` simulates the first N nodes only: report those.
         nodes = [n for n in nodes if n.bmc_ip in emulator.systems]
+        if not nodes:  # else "0 BMCs, 0 in profile" would pass as success
+            raise InputError(
+                [f"the simulated BMCs under {state_dir} hold none of stack {args.stack}'s "
+                 f"nodes: run `supercluster sim up --stack {args.stack}`"]
+            )  # fmt: skip
     try:
         endpoints = [bmc_targets.endpoint(n, sim) for n in nodes]
     except KeyError as exc:
@@ -83,13 +78,33 @@ def cmd_status(args: argparse.Namespace) -> int:
         attempts=args.attempts,
     )
     started = time.monotonic()
-    bar = ProgressBar(sys.stderr, label="bmc status")
-    rows = ops.status(endpoints, wants, creds, conn, workers=args.workers, progress=bar)
+    bar = Progress("bmc status", asked=args.progress)
+    rows = ops.status(endpoints, wants, creds, conn, workers=args.concurrency, progress=bar.update)
     bar.close()
     wall_s = time.monotonic() - started
     report = _report(args.stack, "simulated" if emulator else "site", rows, wall_s)
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else render(report))
-    return 0 if report["summary"]["in_profile"] == len(rows) else 1
+    ok = report["summary"]["in_profile"] == len(rows)
+    if args.json:
+        print_json("bmc status", args.stack, ok, **report)
+    else:
+        print(render(report))
+    return 0 if ok else 1
+
+
+def _emulator(args: argparse.Namespace):
+    """(the simulated BMCs, their state dir), or (None, None) for the site's real BMCs."""
+    from infra.commands import sim_site
+
+    found = sim_site(args)
+    if found is None:
+        return None, None
+    emulator = sim_bmc.load_emulator(found.state_dir)
+    if emulator is None:
+        raise InputError(
+            [f"--sim: no simulated BMCs under {found.state_dir}: run "
+             f"`supercluster sim up --stack {args.stack}` first"]
+        )  # fmt: skip
+    return emulator, found.state_dir
 
 
 def _credentials(sim_state_dir: Path | None) -> ops.Credentials:
@@ -142,28 +157,3 @@ def _row_line(row: dict) -> str:
     boot = f"{row['boot_target']}/{row['boot_mode']}"
     drift = ", ".join(f"{k}={v[1]} (want {v[0]})" for k, v in row["drift"].items()) or "-"
     return f"{row['node']:<18} {row['address']:<15} {row['power']:<6} {boot:<16} {drift}"
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, stream: TextIO, label: str, width: int = 30):
-        self.stream, self.label, self.width = stream, label, width
-        self._last = 0.0
-        self._drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        filled = self.width * done // max(total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()

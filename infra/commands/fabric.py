@@ -5,12 +5,12 @@ configuration of every subnet (plane)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from infra.commands import add_stack_args
-from infra.errors import InputError
+from infra.commands.conventions import add_json_arg, print_json
+from infra.errors import EnvironmentProblem, InputError
 from infra.fsutil import write_output_dir
 from infra.text import printable
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="fault injection seed")
     s.add_argument("--timeout", type=float, default=300.0, help="seconds per tool run")
     s.add_argument("--keep", type=Path, help="copy the run's files (logs, topology) here")
-    s.add_argument("--json", action="store_true")
+    add_json_arg(s)
     s.set_defaults(func=cmd_simulate)
 
     v = fsub.add_parser("validate", help="compare ibnetdiscover output with the design")
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--discovered", type=Path, required=True, help="ibnetdiscover output")
     v.add_argument("--plane", action="append", help="planes to check (default: those seen)")
     v.add_argument("--rate", default=None, help="expected link rate (default 4xNDR)")
-    v.add_argument("--json", action="store_true")
+    add_json_arg(v)
     v.set_defaults(func=cmd_validate)
 
     r = fsub.add_parser("render", help="write OpenSM configuration per plane")
@@ -52,14 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="ibnetdiscover output of the real fabric: use its GUIDs, matched by name",
     )
+    add_json_arg(r)
     r.set_defaults(func=cmd_render)
 
 
 def _design(args: argparse.Namespace):
-    from infra.design import compile_design
-    from infra.spec import load_spec
+    """The site's design: the planes are site-wide, a hall stack is refused (exit 2)."""
+    from infra.commands import site_design
 
-    return compile_design(load_spec(args.stack, args.project_dir), stack=args.stack)
+    return site_design(args, f"fabric {args.fabric_command}")
 
 
 def _planes(design, wanted: list[str] | None) -> list[str]:
@@ -86,14 +87,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             res = simulate_plane(design, plane, faults, args.seed, args.timeout, keep)
         except SimError as exc:
+            if isinstance(exc, EnvironmentProblem):  # a missing tool is exit 3, not a finding
+                raise
             print(f"{plane}: simulation failed: {exc}", file=sys.stderr)
             return 1
         results.append(res)
         if not args.json:
             _print_sim(res)
+    ok = all(r.ok for r in results)
     if args.json:
-        print(json.dumps([_sim_json(r) for r in results], indent=2))
-    return 0 if all(r.ok for r in results) else 1
+        print_json("fabric simulate", args.stack, ok, planes=[_sim_json(r) for r in results])
+    return 0 if ok else 1
 
 
 def _print_sim(r) -> None:
@@ -149,15 +153,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     planes = _planes(design, args.plane) if args.plane else None
     findings = validate(design, found, planes, rate)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": not findings,
-                    "counts": by_kind(findings),
-                    "findings": [f.to_json() for f in findings],
-                },
-                indent=2,
-            )
+        print_json(
+            "fabric validate",
+            args.stack,
+            not findings,
+            counts=by_kind(findings),
+            findings=[f.to_json() for f in findings],
         )
     else:
         for f in findings:  # descriptions come from the fabric: escaped before printing
@@ -192,5 +193,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         ["fabric render --stack", args.stack, *(f"--plane {p}" for p in args.plane or ())]
     )
     out = write_output_dir(out, files, command=command, protect=(args.project_dir,))
-    print(f"wrote {len(files)} files under {out}")
+    if args.json:
+        print_json(
+            "fabric render", args.stack, True, out=str(out), planes=planes, files=sorted(files)
+        )
+    else:
+        print(f"wrote {len(files)} files under {out}")
     return 0

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from infra.commands import add_stack_args
+from infra.commands import add_sim_args, add_stack_args
+from infra.commands.conventions import add_concurrency_arg, add_json_arg
 from infra.errors import InputError
 from infra.fleet.run import Host, design_hosts, file_hosts, limit_hosts
 from infra.fleet.ssh import SshOptions
+from infra.progress import add_progress_arg
 
 
 def add_fanout_args(p: argparse.ArgumentParser) -> None:
     add_stack_args(p)
     p.add_argument("--limit", default=None, help="globs on node, rack, SU or hall; !glob excludes")
-    p.add_argument("--json", action="store_true", help="JSON per host and the summary on stdout")
+    add_json_arg(p)
     p.add_argument(
         "--hosts",
         type=Path,
@@ -31,25 +32,26 @@ def add_fanout_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="trust and record unknown host keys (a changed key is always refused)",
     )
-    p.add_argument("--forks", type=int, default=128, help="hosts in flight at once")
+    add_concurrency_arg(p, default=128, what="hosts in flight at once", old="--forks")
+    add_sim_args(p, "log in to the simulated site's nodes with its key and known_hosts")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per host")
     p.add_argument("--command-timeout", type=float, default=60.0, help="seconds per host")
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_progress_arg(p)
 
 
 def sim_connection(args: argparse.Namespace) -> dict:
-    path = args.project_dir / ".sim" / "fleet" / "connection.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The simulated site's SSH settings with --sim (or the record of `sim up` for this
+    stack), else {}: the state dir's mere presence never decides it."""
+    from infra.commands import sim_site
+    from infra.sim.site import read_connection
+
+    found = sim_site(args)
+    return read_connection(found.state_dir, args.stack) if found else {}
 
 
 def ssh_options(args: argparse.Namespace) -> SshOptions:
-    """Login settings: the flags, else the simulated site's (when `sim up` ran in this
-    project), else the user's ~/.ssh/id_ed25519 and ~/.ssh/known_hosts."""
+    """Login settings: the flags, else the simulated site's (--sim, or recorded by `sim up`
+    for this stack), else the user's ~/.ssh/id_ed25519 and ~/.ssh/known_hosts."""
     sim = sim_connection(args)
     home = Path.home() / ".ssh"
     key = args.key or Path(sim.get("private_key", home / "id_ed25519"))
@@ -57,8 +59,8 @@ def ssh_options(args: argparse.Namespace) -> SshOptions:
     problems = []
     if not key.exists():
         problems.append(f"--key: {key} does not exist")
-    if args.forks < 1:
-        problems.append("--forks: at least 1")
+    if args.concurrency < 1:
+        problems.append("--concurrency: at least 1")
     if args.connect_timeout <= 0 or args.command_timeout <= 0:
         problems.append("--connect-timeout/--command-timeout: must be positive")
     if problems:
@@ -69,7 +71,7 @@ def ssh_options(args: argparse.Namespace) -> SshOptions:
         user=args.user or sim.get("user", "root"),
         connect_timeout_s=args.connect_timeout,
         command_timeout_s=args.command_timeout,
-        concurrency=args.forks,
+        concurrency=args.concurrency,
         accept_new=args.accept_new,
     )
 

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import yaml
 
-from infra.commands import add_stack_args
+from infra.commands import add_sim_args, add_stack_args
+from infra.commands.conventions import add_json_arg, print_json
 from infra.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inventory", help="write the Ansible inventory of a stack from its design")
     add_stack_args(p)
-    p.add_argument(
-        "--sim",
-        action="store_true",
-        help="for the simulated site: SSH key and known_hosts from the running sim "
-        "(<state-dir>/fleet/connection.json), nodes marked not live",
-    )
-    p.add_argument(
-        "--state-dir", type=Path, default=None, help="the sim's state dir (default <project>/.sim)"
+    add_sim_args(
+        p,
+        "for the simulated site: SSH key and known_hosts from the running sim "
+        "(<state-dir>/fleet/connection.json), its nodes only, marked not live",
     )
     p.add_argument(
         "--out",
@@ -30,18 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default <project>/inventory/<stack>; replaced as a whole, its group_vars/ kept",
     )
+    add_json_arg(p)
     p.set_defaults(func=cmd_inventory)
 
 
-def sim_connection(args: argparse.Namespace) -> dict:
-    state = (args.state_dir or args.project_dir / ".sim").resolve()
-    path = state / "fleet" / "connection.json"
-    if not path.exists():
-        raise InputError(
-            [f"{path}: no running sim; run `supercluster sim up --stack {args.stack}`"]
-        )
-    connection = json.loads(path.read_text())
+def sim_connection(args: argparse.Namespace) -> dict | None:
+    """The simulated site's connection (with its vendor mirror) with --sim or the record of
+    `sim up` for this stack; None for the real site."""
+    from infra.commands import sim_site
     from infra.sim.mirror import mirror_status
+    from infra.sim.site import read_connection
+
+    found = sim_site(args)
+    if found is None:
+        return None
+    state = found.state_dir
+    connection = read_connection(state, args.stack)
 
     served = mirror_status(state)
     if served:  # the simulated site's vendor mirror stands in for the site's
@@ -55,7 +55,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     from infra.nodes import inventory
 
     _, design, _ = load_design(args)
-    connection = sim_connection(args) if args.sim else None
+    connection = sim_connection(args)
     if connection is not None:
         missing = [n.name for n in design.nodes if n.name not in connection.get("hosts", {})]
         if len(missing) == len(design.nodes):
@@ -69,5 +69,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     out = args.out or args.project_dir / "inventory" / args.stack
     out = inventory.write(out, files, args.stack, protect=(args.project_dir,))
     groups = len(yaml.safe_load(files["hosts.yml"])["all"]["children"])
-    print(f"inventory: {len(nodes)} hosts, {groups} groups -> {out}")
+    if args.json:
+        print_json("inventory", args.stack, True, out=str(out), hosts=len(nodes), groups=groups)
+    else:
+        print(f"inventory: {len(nodes)} hosts, {groups} groups -> {out}")
     return 0

@@ -58,7 +58,7 @@ def _steps(
             "the simulated BMCs converged (power on, PXE once, BIOS profile)",
             ["up", *s, "--sim"],
         ),
-        ("bmc status: power, boot and BIOS against the design", ["bmc", "status", *s]),
+        ("bmc status: power, boot and BIOS against the design", ["bmc", "status", *s, "--sim"]),
         (
             "inventory: Ansible inventory from the design, for the simulated nodes",
             ["inventory", *s, "--sim"],
@@ -70,7 +70,7 @@ def _steps(
         ),
         (
             "health: every simulated node against the design",
-            ["health", *s, "--limit", ",".join(nodes)],
+            ["health", *s, "--sim", "--limit", ",".join(nodes)],
         ),
         (
             "plan: review of the working tree against HEAD",

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
 
 from infra.commands import add_stack_args
-from infra.errors import InputError
+from infra.commands.conventions import add_json_arg, human, print_json
+from infra.errors import EnvironmentProblem, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="plain hosts: no nvidia-smi/ibstat fixtures (hardware fixtures are for tests "
         "and the demo only)",
     )
+    add_json_arg(up)
     up.set_defaults(func=cmd_up)
 
     down = actions.add_parser("down", help="stop every node; leaves no process, mount or file")
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     status = actions.add_parser("status", help="which nodes run and answer SSH")
     add_stack_args(status)
     _add_state_dir(status)
-    status.add_argument("--json", action="store_true")
+    add_json_arg(status)
     status.set_defaults(func=cmd_status)
 
 
@@ -50,7 +51,9 @@ def _add_state_dir(p: argparse.ArgumentParser) -> None:
 
 
 def state_dir(args: argparse.Namespace) -> Path:
-    return (args.state_dir or args.project_dir / ".sim").resolve()
+    from infra.sim import site
+
+    return site.state_dir(args.project_dir, args.state_dir)
 
 
 def fleet_for(args: argparse.Namespace):
@@ -75,26 +78,44 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         statuses = fleet.up([(n.name, n.mgmt_ip) for n in nodes], hardware)
     except FleetError as exc:
+        if isinstance(exc, EnvironmentProblem):  # root, tools, a busy address: exit 3
+            raise
         raise InputError([f"sim up: {exc}"]) from exc
+    out = human(args)
     print(
         f"sim: {len(statuses)} nodes answering SSH in {time.monotonic() - started:.1f}s "
-        f"({nodes[0].mgmt_ip} .. {nodes[-1].mgmt_ip})"
+        f"({nodes[0].mgmt_ip} .. {nodes[-1].mgmt_ip})",
+        file=out,
     )
-    print(f"sim: connection info for Ansible and paramiko: {fleet.connection}")
+    print(f"sim: connection info for Ansible and paramiko: {fleet.connection}", file=out)
     from infra.sim import bmc  # the nodes' BMCs: one sushy-emulator system per node
 
     try:
         emulator = bmc.start_emulator(nodes, state_dir(args))
-    except (RuntimeError, OSError) as exc:
-        raise InputError([f"sim up: BMC emulator: {exc}"]) from exc
-    print(f"sim: {len(emulator.systems)} BMCs (Redfish) at {emulator.url}")
+    except (RuntimeError, OSError) as exc:  # it crashed, or its address is taken: exit 3
+        raise EnvironmentProblem(f"sim up: BMC emulator: {exc}") from exc
+    print(f"sim: {len(emulator.systems)} BMCs (Redfish) at {emulator.url}", file=out)
     from infra.sim import mirror  # the site's vendor package mirror (stand-in packages)
 
     try:
         served = mirror.start_mirror(state_dir(args))
     except (RuntimeError, OSError) as exc:
-        raise InputError([f"sim up: vendor mirror: {exc}"]) from exc
-    print(f"sim: vendor package mirror at {served['url']}")
+        raise EnvironmentProblem(f"sim up: vendor mirror: {exc}") from exc
+    print(f"sim: vendor package mirror at {served['url']}", file=out)
+    from infra.sim import site  # from now on, commands on this stack use this site (and say so)
+
+    record = site.record(state_dir(args), args.stack)
+    print(f"sim: stack {args.stack} runs here ({record}; `sim down` removes it)", file=out)
+    if args.json:
+        print_json(
+            "sim up",
+            args.stack,
+            True,
+            nodes=[s.__dict__ for s in statuses],
+            connection=str(fleet.connection),
+            bmc_url=emulator.url,
+            mirror_url=served["url"],
+        )
     return 0
 
 
@@ -130,6 +151,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     from infra.deploy import simdeploy  # the Pulumi workspace of `up --sim`: its BMCs are gone
 
     simdeploy.remove(state_dir(args))
+    from infra.sim import site  # no stack runs on the simulated site any more
+
+    site.forget(state_dir(args))
     with contextlib.suppress(OSError):  # the state dir itself, once nothing else is in it
         state_dir(args).rmdir()
     print(f"sim: {count} nodes stopped; nothing left under {fleet.state_dir}")
@@ -139,14 +163,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     fleet = fleet_for(args)
     statuses = fleet.status()
-    if args.json:
-        print(json.dumps([s.__dict__ for s in statuses], indent=2))
-    elif not statuses:
-        print("sim: no nodes up")
-    else:
-        for s in statuses:
-            state = "up" if s.running and s.ssh else ("running, no ssh" if s.running else "down")
-            print(f"{s.name:24} {s.ip:15} {state}")
+    if not args.json:  # under --json, one document at the end, with the BMCs
+        _print_nodes(statuses)
     from infra.sim import bmc
 
     bmcs = bmc.emulator_status(state_dir(args))
@@ -157,4 +175,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     healthy = all(s.running and s.ssh for s in statuses)
     if statuses and not healthy:
         print("sim: some nodes are not answering", file=sys.stderr)
+    if args.json:
+        nodes = [s.__dict__ for s in statuses]
+        print_json("sim status", args.stack, healthy, nodes=nodes, bmc=bmcs)
     return 0 if healthy else 1
+
+
+def _print_nodes(statuses: list) -> None:
+    if not statuses:
+        print("sim: no nodes up")
+    for s in statuses:
+        state = "up" if s.running and s.ssh else ("running, no ssh" if s.running else "down")
+        print(f"{s.name:24} {s.ip:15} {state}")

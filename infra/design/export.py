@@ -50,7 +50,8 @@ def cabling_rows(design: Design) -> list[dict]:
         hall = next(r.hall for r in design.racks if r.name == design.ufm_rack)
         where["ufm"] = (hall, design.ufm_rack, design.ufm_u)
     rows = []
-    for i, link in enumerate(design.links, start=1):
+    numbers = design.link_numbers or range(1, len(design.links) + 1)  # site-wide cable ids
+    for i, link in zip(numbers, design.links, strict=True):
         a, b = where[link.a_dev], where[link.b_dev]
         rows.append(
             {

@@ -4,9 +4,10 @@ in the given halls. Pure, like the compiler: every command that takes a hall sta
 projection, so "hall1 of memphis" means the same objects everywhere.
 
 What stays site-wide, because it belongs to no hall: the fabric planes (one subnet
-spans every hall), the power contract, on-site generation, storage and the energization
-phases, and the cooling plant's capacity. Per-hall figures (IT load, facility load at the
-site's PUE, liquid/air heat, coolant and facility water flow) are the part's own.
+spans every hall) and the cables between halls, the power contract, on-site generation,
+storage and the energization phases, and the cooling plant's capacity. Per-hall figures
+(IT load, facility load at the site's PUE, liquid/air heat, coolant and facility water
+flow) are the part's own. Cable ids stay the site's (Design.link_numbers).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ _CABLE = re.compile(r"(.+):\d+-(.+):\d+")
 def hall_part(design: Design, halls: Iterable[str], stack: str) -> Design:
     """The objects of `design` that stand in `halls`, labelled with `stack` (the hall
     stack's own name: exports and inventories say which stack wrote them). A link is in
-    the part when either end is: the cabling plan of a hall holds its uplinks too."""
+    the part when both ends are: a cable between halls (a leaf in one, its spine in
+    another) belongs to the site's fabric plane, in the site stack's cabling plan."""
     wanted = set(halls)
     racks = tuple(r for r in design.racks if r.hall in wanted)
     rack_names = {r.name for r in racks}
@@ -34,14 +36,20 @@ def hall_part(design: Design, halls: Iterable[str], stack: str) -> Design:
     devices = {n.name for n in nodes} | {s.name for s in switches}
     if ufm_here:
         devices.add("ufm")
-    links = tuple(lk for lk in design.links if lk.a_dev in devices or lk.b_dev in devices)
+    numbered = [
+        (i, lk)
+        for i, lk in enumerate(design.links, start=1)
+        if lk.a_dev in devices and lk.b_dev in devices
+    ]
+    site_numbers = design.link_numbers or range(1, len(design.links) + 1)
     return dataclasses.replace(
         design,
         stack=stack,
         racks=racks,
         nodes=nodes,
         switches=switches,
-        links=links,
+        links=tuple(lk for _, lk in numbered),
+        link_numbers=tuple(site_numbers[i - 1] for i, _ in numbered),
         power=_power(design.power, wanted),
         cooling=_cooling(design.cooling, wanted),
         gpus=len(nodes) * design.gpus_per_node,

@@ -18,10 +18,14 @@ from infra.sim import bmc
 from infra.spec import load_spec
 
 
-def run_status(project_dir: Path, state_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_status(
+    project_dir: Path, state_dir: Path, *extra: str, sim: bool = True
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERCLUSTER_BMC_")}
     command = [sys.executable, "-m", "infra.cli", "bmc", "status", "--stack", "dev"]
+    # --sim: the emulator in the state dir is chosen explicitly (no `sim up` record here)
     command += ["--project-dir", str(project_dir), "--state-dir", str(state_dir), *extra]
+    command += ["--sim"] if sim else []
     return subprocess.run(
         command,
         capture_output=True,
@@ -40,7 +44,7 @@ def test_status_reports_drift_per_node_then_in_profile(project_dir: Path, tmp_pa
         design.nodes, state_dir, HOST, bmc.free_port(HOST), password=password
     )
     try:
-        fresh = run_status(project_dir, state_dir, "--json")
+        fresh = run_status(project_dir, state_dir, "--json", "--progress")
         assert fresh.returncode == 1, fresh.stderr
         report = json.loads(fresh.stdout)
         assert report["source"] == "simulated"
@@ -49,7 +53,7 @@ def test_status_reports_drift_per_node_then_in_profile(project_dir: Path, tmp_pa
         first = report["nodes"][0]
         assert first["drift"]["bios.SriovEnable"] == ["Enabled", "Disabled"]
         assert first["drift"]["power"] == ["On", "Off"]
-        assert "32/32" in fresh.stderr  # the progress bar
+        assert "32/32" in fresh.stderr  # the progress bar, asked for
 
         # Converge the first rack with the node profile (the provider's converge path).
         sim = {"url": emulator.url, "systems": emulator.systems}
@@ -64,6 +68,7 @@ def test_status_reports_drift_per_node_then_in_profile(project_dir: Path, tmp_pa
 
         after = run_status(project_dir, state_dir)
         assert after.returncode == 1
+        assert "/32" not in after.stderr  # stderr is no terminal and nobody asked: no bar
         summary = after.stdout.strip().splitlines()[-1]
         assert f"{len(rack)} in profile" in summary and "24 drifted" in summary
         for out in (fresh, after):
@@ -73,7 +78,7 @@ def test_status_reports_drift_per_node_then_in_profile(project_dir: Path, tmp_pa
 
 
 def test_real_site_mode_needs_credentials(project_dir: Path, tmp_path: Path) -> None:
-    result = run_status(project_dir, tmp_path / "no-sim")
+    result = run_status(project_dir, tmp_path / "no-sim", sim=False)
     assert result.returncode == 2
     assert "SUPERCLUSTER_BMC_USERNAME" in result.stderr
     assert "Traceback" not in result.stderr
