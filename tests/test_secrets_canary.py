@@ -161,7 +161,6 @@ def _project(project_dir: Path, tmp_path: Path) -> Path:
     for name in ("playbooks", "ansible.cfg"):
         (project / name).symlink_to(project_dir / name)
     (project / "inventory").mkdir()
-    shutil.copy(project_dir / "inventory/common.yml", project / "inventory/common.yml")
     shutil.copytree(project_dir / "inventory/group_vars", project / "inventory/group_vars")
     git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@localhost"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):

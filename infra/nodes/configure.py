@@ -37,6 +37,7 @@ import yaml
 from infra import childenv
 from infra.errors import InputError
 from infra.fsutil import atomic_write
+from infra.nodes.inventory import check_defaults
 from infra.progress import Progress
 
 # How each SSH path words a host-key refusal: Mitogen, then OpenSSH (changed, unknown).
@@ -442,7 +443,10 @@ def run(
         raise InputError(
             [f"{inventory_dir}: no inventory; run `supercluster inventory --stack NAME` first"]
         )
-    sources = [project_dir / "inventory" / "common.yml", inventory_dir]
+    # The generated inventory alone, as `ansible-playbook -i inventory/<stack>` reads it:
+    # it carries the shared group_vars (defaults.yml), as long as they are current.
+    check_defaults(project_dir, inventory_dir)
+    sources = [inventory_dir]
     settings = rolling_settings(project_dir)
     total, serial = plan_batches(sources, limit, settings)
     vars_ = {

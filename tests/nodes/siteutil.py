@@ -92,10 +92,11 @@ def running_site(
     hardware: Mapping[str, Hardware] | Hardware | None = None,
     su_of: Mapping[str, str] | None = None,
     prefix: str = "node",
+    repo_host: str = REPO_HOST,
 ) -> Iterator[Site]:
     repo = testrepo.build(tmp / "repo")
     with (
-        testrepo.serve(repo, REPO_HOST) as url,
+        testrepo.serve(repo, repo_host) as url,
         running_fleet(
             tmp / "sim", count, network=network, prefix=prefix, hardware=hardware or Hardware()
         ) as fleet,

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from infra.design import compile_design
+from infra.nodes import inventory
 from infra.review.integrations import config_check, summarize_check
 from infra.spec import parse_spec
 from tests.review.helpers import base_spec
@@ -59,8 +60,10 @@ def test_config_check_runs_ansible_check_mode_and_counts_unreachable(tmp_path: P
     inventory whose one host refuses connections: reported, not fatal."""
     project = tmp_path / "project"
     (project / "inventory" / "review").mkdir(parents=True)
-    for part in ("playbooks", "ansible.cfg", "inventory/common.yml", "inventory/group_vars"):
+    for part in ("playbooks", "ansible.cfg", "inventory/group_vars"):
         (project / part).symlink_to(project_dir / part)
+    defaults = inventory.render_defaults("review", inventory.shared_defaults(project_dir))
+    (project / "inventory" / "review" / "defaults.yml").write_text(defaults)
     (project / "inventory" / "review" / "hosts.yml").write_text(
         "all:\n  children:\n    gpu_nodes:\n      hosts:\n        hall1-su001-n01:\n"
         "          ansible_host: 127.0.9.250\n          ansible_port: 1\n"
