@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from infra.review.pipeline import no_cyclic_gc, run_plan
+    from infra.design.heap import no_cyclic_gc
+    from infra.review.pipeline import run_plan
     from infra.review.render import render_text, write_outputs
 
     plan = run_plan(

@@ -17,12 +17,11 @@ both ends of every cable involved.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from infra.design.heap import no_cyclic_gc
 from infra.design.model import Design
 from infra.errors import InputError
 from infra.fabric.discovered import CheckBuilder, Discovered, LineChecks, PortTuple
@@ -60,25 +59,11 @@ class Expected:
 _MAX_PORT = 256  # IB port numbers are 8-bit
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The expected index is ~1 million acyclic objects (tuples, strings, lists) made next
-    to a design of ~1 million more: the cyclic collector would walk them all again and
-    again while it is built (~20% of the time). Reference counting still frees them."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def build_expected(design: Design, planes: Iterable[str], rate: str = DESIGN_RATE) -> Expected:
     """Per switch, the port tuples ibnetdiscover should print, in port order, and the
     checks that find a switch cabled that way without parsing it. One pass over the links
     filling fixed port slots: no sorting, no per-link hashing."""
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _build_expected(design, set(planes), rate)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.design import Design, compile_design
+from infra.design.heap import no_cyclic_gc
 from infra.design.part import hall_view
 from infra.errors import InputError
 from infra.policy import Violation, check_design
@@ -66,20 +64,6 @@ def _compile(side: Side, scope: Scope) -> tuple[Design | None, list[Violation]]:
     if not scope.halls:
         return design, violations
     return hall_view(design, violations, scope.halls, scope.stack)
-
-
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """A design is ~1 million acyclic objects; the cyclic collector would walk them again
-    and again while two are built and rendered (about 40% of the compile time at memphis
-    scale). Reference counting still frees everything; the collector is back on after."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def run_plan(
