@@ -19,7 +19,7 @@ from infra.commands import add_sim_args, add_stack_args
 from infra.commands.conventions import add_concurrency_arg, add_json_arg, print_json
 from infra.deploy.providers import bmc_targets
 from infra.deploy.providers import redfish_ops as ops
-from infra.errors import InputError
+from infra.errors import EnvironmentProblem, InputError
 from infra.progress import Progress, add_progress_arg
 from infra.sim import bmc as sim_bmc
 from infra.text import printable
@@ -99,11 +99,11 @@ def _emulator(args: argparse.Namespace):
     if found is None:
         return None, None
     emulator = sim_bmc.load_emulator(found.state_dir)
-    if emulator is None:
-        raise InputError(
-            [f"--sim: no simulated BMCs under {found.state_dir}: run "
-             f"`supercluster sim up --stack {args.stack}` first"]
-        )  # fmt: skip
+    if emulator is None:  # not started, or crashed: a service missing (exit 3)
+        raise EnvironmentProblem(
+            f"--sim: no simulated BMCs running under {found.state_dir}: run "
+            f"`supercluster sim up --stack {args.stack}` first"
+        )
     return emulator, found.state_dir
 
 

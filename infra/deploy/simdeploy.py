@@ -31,7 +31,7 @@ import yaml
 from infra import childenv
 from infra.deploy import automation
 from infra.deploy.stacks import NS
-from infra.errors import InputError
+from infra.errors import EnvironmentProblem, InputError
 
 SALT_KEY = "encryptionsalt"  # the passphrase provider's salt, kept across rewrites
 
@@ -42,14 +42,16 @@ def workspace_dir(state_dir: Path) -> Path:
 
 def prepare(stack: str, project_dir: Path, state_dir: Path) -> tuple[Path, dict[str, str]]:
     """(workspace dir, environment with a passphrase) for `stack` on the simulated site.
-    Raises InputError when the simulated site's BMCs are not up."""
+    Raises EnvironmentProblem (exit 3) when the simulated site's BMCs are not up: never
+    started, or their emulator crashed."""
     from infra.deploy.stacks import read_stack_config_any
     from infra.sim import bmc
 
     record = bmc.bmc_dir(state_dir) / "endpoint.json"
     if bmc.load_emulator(state_dir) is None or not record.is_file():
-        raise InputError(
-            [f"--sim: no simulated BMCs under {state_dir}: run `supercluster sim up` first"]
+        raise EnvironmentProblem(
+            f"--sim: no simulated BMCs running under {state_dir}: run `supercluster sim up` "
+            "first (after a crash: `sim down`, then `sim up`)"
         )
     ws = workspace_dir(state_dir)
     # The site's stack file, state and generated inventory: this user's alone.
@@ -70,9 +72,21 @@ def prepare(stack: str, project_dir: Path, state_dir: Path) -> tuple[Path, dict[
         }
     )
     _write_stack_file(ws / f"Pulumi.{stack}.yaml", config, project_dir, stack)
+    _copy_spec_stack(config, ws, project_dir)
     env = _passphrase_env(ws)
     _set_secret(ws, stack, f"{NS}:bmcPassword", password, env)
     return ws, env
+
+
+def _copy_spec_stack(config: dict, ws: Path, project_dir: Path) -> None:
+    """A hall stack reads its spec from its site stack's file: the workspace needs it too
+    (as it is in the project; the site stack's own `up --sim` adds the BMC settings)."""
+    from infra.deploy.stacks import SPEC_STACK_KEY
+    from infra.spec import stack_file
+
+    spec_stack = config.get(SPEC_STACK_KEY)
+    if isinstance(spec_stack, str) and not (ws / f"Pulumi.{spec_stack}.yaml").exists():
+        shutil.copyfile(stack_file(spec_stack, project_dir), ws / f"Pulumi.{spec_stack}.yaml")
 
 
 def _write_stack_file(path: Path, config: dict, project_dir: Path, stack: str) -> None:

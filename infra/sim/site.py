@@ -39,7 +39,9 @@ def connection_file(state: Path) -> Path:
 
 
 def read_connection(state: Path, stack: str) -> dict:
-    """The fleet's connection.json; InputError naming it when no nodes are up there."""
+    """The fleet's connection.json; InputError naming it (and what to run) when no nodes
+    are up there or it is damaged (the README's exit-code table: `--sim` with no sim up
+    is 2)."""
     path = connection_file(state)
     try:
         data = json.loads(path.read_text())

@@ -150,7 +150,7 @@ def test_bmc_status_never_falls_onto_a_sim_dir(capsys, project, monkeypatch):
     code, _, err = run(capsys, project, "bmc", "status", "--stack", "t-h2")
     assert code == 2 and "BMC credentials" in err  # the real site's BMCs, not the sim's
     code, _, err = run(capsys, project, "bmc", "status", "--stack", "t-h2", "--sim")
-    assert code == 2 and "no simulated BMCs under" in err
+    assert code == 3 and "no simulated BMCs running under" in err
 
 
 def test_sim_down_removes_the_record(capsys, project):
