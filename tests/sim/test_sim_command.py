@@ -26,6 +26,8 @@ def test_sim_up_status_down(project_dir: Path, tmp_path: Path, capsys):
             "hall1-su001-n03",
         ]
         assert connection["hosts"]["hall1-su001-n01"].startswith("127.0.20.")
+        # The record that makes commands on stack dev use this site (infra/sim/site.py).
+        assert json.loads((project / ".sim/site.json").read_text()) == {"stack": "dev"}
         out = subprocess.run(
             ["ssh", "-F", connection["ssh_config"], "-o", "BatchMode=yes", "hall1-su001-n03",
              "hostname; nvidia-smi -q -x | grep -c '<gpu id='; ibstat | grep -c 'Rate: 400'"],
@@ -35,7 +37,8 @@ def test_sim_up_status_down(project_dir: Path, tmp_path: Path, capsys):
         capsys.readouterr()
         assert main(["sim", "status", *args, "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
-        assert [s["ssh"] for s in status] == [True, True, True]
+        assert (status["command"], status["ok"]) == ("sim status", True)
+        assert [s["ssh"] for s in status["nodes"]] == [True, True, True]
     finally:
         assert main(["sim", "down", *args]) == 0
     assert not (project / ".sim").exists()
