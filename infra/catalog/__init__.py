@@ -69,18 +69,24 @@ class Catalog:
     tcs_lpm_per_kw: float
 
 
+def figures(entry: dict) -> dict:
+    """An entry's figures without its `source` list: the sources are for the people who
+    read and check the catalog (tests/test_sources.py); no computation reads them."""
+    return {k: v for k, v in entry.items() if k != "source"}
+
+
 @cache
 def load_catalog(path: Path | None = None) -> Catalog:
     path = path or Path(__file__).with_name("hardware.yaml")
     raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
     def table(key: str, cls: type) -> dict:
-        return {name: cls(name=name, **fields) for name, fields in raw[key].items()}
+        return {name: cls(name=name, **figures(fields)) for name, fields in raw[key].items()}
 
     return Catalog(
         nodes=table("nodes", NodeModel),
         switches=table("switches", SwitchModel),
-        media=tuple(Medium(**m) for m in raw["media"]),
+        media=tuple(Medium(**figures(m)) for m in raw["media"]),
         cdus=table("cdus", CduModel),
         pdus=table("pdus", PduModel),
         tcs_lpm_per_kw=float(raw["cooling"]["tcs_lpm_per_kw"]),

@@ -14,7 +14,9 @@ from infra.catalog import load_catalog
 # nvidia-smi's product_name for each catalog GPU model (as NVML reports it). A model not
 # listed here has its GPU count checked but not its name.
 GPU_PRODUCT_NAMES = {"H100-SXM5-80GB": "NVIDIA H100 80GB HBM3"}
-# NDR: each rail's ConnectX-7 port runs 4x NDR = 400 Gb/s (shared/REFERENCE.md).
+# NDR: each rail's ConnectX-7 port runs 4 lanes x 100 Gb/s = 400 Gb/s. Source: NVIDIA
+# ConnectX-7 InfiniBand adapter cards user manual, "Introduction" (NDR 400Gb/s InfiniBand),
+# https://docs.nvidia.com/networking/display/connectx7vpi
 DESIGN_RATE_GBPS = 400
 PEERMEM = "nvidia_peermem"
 
