@@ -17,7 +17,7 @@ def test_clean_design_has_no_violations():
     assert check_design(compile_design(parse_spec(spec_dict()), "t")) == []
 
 
-def test_two_tiers_past_the_radix_exhaust_spine_ports():
+def _two_tiers_past_the_radix() -> dict:
     # 9 SUs of 8 leaves = 72 leaves > 64 spine ports when forced to 2 tiers
     spec = spec_dict(
         halls=[hall("hall1", 9, 4, network_racks=1)],
@@ -26,6 +26,11 @@ def test_two_tiers_past_the_radix_exhaust_spine_ports():
         cooling={"capacity_mw": 10},
     )
     spec["addressing"] = {"mgmt_cidr": "127.0.0.0/16", "bmc_cidr": "127.1.0.0/16"}
+    return spec
+
+
+def test_two_tiers_past_the_radix_exhaust_spine_ports():
+    spec = _two_tiers_past_the_radix()
     found = violations(spec, "fabric.ports_exhausted")
     assert found and all(v.severity == "error" for v in found)
     assert "needs 72 ports but has 64" in found[0].message
@@ -57,13 +62,7 @@ def test_pdu_overload():
 
 
 def test_cdu_overload():
-    spec = spec_dict()
-    spec["rack_types"][0].update(cdu="in_row", cdu_model="XDU-1350")
-    spec["halls"][0]["rows"][0].update(racks=28, cdus=2, network_racks=4)
-    spec["addressing"] = {"mgmt_cidr": "127.0.0.0/16", "bmc_cidr": "127.1.0.0/16"}
-    spec["power"] = {"utility_contract_mw": 10}
-    spec["cooling"] = {"water_class": "W32", "supply_temp_c": 30, "capacity_mw": 10}
-    (v,) = violations(spec, "cooling.cdu_overload")
+    (v,) = violations(_in_row_cdus(2), "cooling.cdu_overload")
     # 224 nodes x 8.2 kW x 0.8 liquid = 1,469.4 kW on one surviving 1,350 kW unit
     assert "1469.4 kW exceeds the N+1 capacity 1350.0 kW of 2 x XDU-1350" in v.message
 
@@ -93,19 +92,12 @@ def test_cooling_plant_exceeded():
 
 def _broken_specs() -> list[dict]:
     """One design per rule that breaks it (the cases above, gathered)."""
-    two_tiers = spec_dict(
-        halls=[hall("hall1", 9, 4, network_racks=1)],
-        fabric={"su_nodes": 32, "tiers": 2},
-        power={"utility_contract_mw": 10},
-        cooling={"capacity_mw": 10},
-    )
-    two_tiers["addressing"] = {"mgmt_cidr": "127.0.0.0/16", "bmc_cidr": "127.1.0.0/16"}
     far = spec_dict()
     far["halls"][0]["spine_area"] = {"x_m": 0.0, "y_m": 3000.0}
     one_pdu = spec_dict()
     one_pdu["rack_types"][0]["pdus_per_feed"] = 2
     return [
-        two_tiers,
+        _two_tiers_past_the_radix(),
         spec_dict(halls=[hall("hall1", 2, 4)], fabric={"su_nodes": 32, "lmc": 7}),
         far,
         one_pdu,
