@@ -82,6 +82,19 @@ class RunResult:
     retry_file: Path | None = None
     elapsed_s: float = 0.0
 
+    def summary(self) -> dict:
+        """What the run did, per host and in all: summary.json, and configure --json."""
+        return {
+            "rc": self.rc,
+            "status": self.status,
+            "stats": self.stats,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "hostkey_refused": self.hostkey_refused,
+            "changed_by_role": dict(self.changed_by_role),
+            "elapsed_s": round(self.elapsed_s, 2),
+        }
+
     @property
     def changed_hosts(self) -> dict[str, int]:
         return {h: s["changed"] for h, s in self.stats.items() if s["changed"]}
@@ -523,23 +536,8 @@ def run(
     if retry:
         result.retry_file = result.artifacts / "retry.txt"
         _write_private(result.retry_file, "".join(f"{h}\n" for h in retry))
-    _write_private(
-        result.artifacts / "summary.json",
-        json.dumps(
-            {
-                "rc": result.rc,
-                "status": result.status,
-                "stats": result.stats,
-                "failed": result.failed,
-                "unreachable": result.unreachable,
-                "hostkey_refused": result.hostkey_refused,
-                "changed_by_role": dict(result.changed_by_role),
-                "elapsed_s": round(result.elapsed_s, 2),
-            },
-            indent=2,
-            sort_keys=True,
-        ),
-    )
+    summary = json.dumps(result.summary(), indent=2, sort_keys=True)
+    _write_private(result.artifacts / "summary.json", summary)
     return result
 
 
