@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from infra.commands import add_stack_args
+from infra.commands.conventions import add_json_arg, human, print_json
 from infra.errors import InputError
+from infra.progress import Progress, add_progress_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default <project>/artifacts/configure/<stack>",
     )
+    add_json_arg(p)
+    add_progress_arg(p)
     p.set_defaults(func=cmd_configure)
 
 
@@ -71,10 +74,24 @@ def cmd_configure(args: argparse.Namespace) -> int:
         tags=args.tags,
         extravars=parse_extra_vars(args.extra_vars),
         artifacts_dir=args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
-        out=sys.stdout,
+        out=human(args),
+        progress=Progress("configure", asked=args.progress),
     )
     base = f"supercluster configure --stack {args.stack}"
     if args.playbook != "site":
         base += f" --playbook {args.playbook}"
-    configure.report(result, sys.stdout, lambda f: f"{base} --limit @{f}")
+    configure.report(result, human(args), lambda f: f"{base} --limit @{f}")
+    if args.json:
+        print_json("configure", args.stack, result.rc == 0, **_result_json(args, result))
     return 0 if result.rc == 0 else 1
+
+
+def _result_json(args: argparse.Namespace, result) -> dict:
+    """What the run did, per host and in all: the figures of its summary.json."""
+    return {
+        "playbook": args.playbook,
+        "check": args.check,
+        **result.summary(),
+        "retry_file": str(result.retry_file) if result.retry_file else None,
+        "artifacts": str(result.artifacts),
+    }

@@ -4,9 +4,9 @@ config, OS), gathered over SSH in parallel. Exit 1 when any host could not be as
 from __future__ import annotations
 
 import argparse
-import json
 
 from infra.commands import fleetargs
+from infra.commands.conventions import print_json
 from infra.fleet.run import facts_line, gather, render_summary, timed
 
 
@@ -20,10 +20,11 @@ def cmd_facts(args: argparse.Namespace) -> int:
     hosts = fleetargs.hosts(args)
     options = fleetargs.ssh_options(args)
     results, summary = timed(lambda: gather(hosts, options, "facts", args.progress))
+    ok = summary["ok"] == summary["hosts"]
     if args.json:
-        print(json.dumps({"hosts": results, "summary": summary}, indent=1, sort_keys=True))
+        print_json("facts", args.stack, ok, hosts=results, summary=summary)
     else:
         for result in results:
             print(facts_line(result))
         print(render_summary(summary, results))
-    return 0 if summary["ok"] == summary["hosts"] else 1
+    return 0 if ok else 1

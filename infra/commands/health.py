@@ -5,9 +5,9 @@ mode, ECC, NVLink and nvidia_peermem. Exit 1 when any host fails or cannot be as
 from __future__ import annotations
 
 import argparse
-import json
 
 from infra.commands import fleetargs
+from infra.commands.conventions import print_json
 from infra.errors import InputError
 from infra.fleet.health import Expectation, expectation_for
 from infra.fleet.pins import load_pins
@@ -45,12 +45,13 @@ def cmd_health(args: argparse.Namespace) -> int:
         return expectations[host.name]
 
     results, summary = timed(lambda: health(hosts, options, expect, args.progress))
+    ok = summary["ok"] == summary["hosts"]
     if args.json:
-        print(json.dumps({"hosts": results, "summary": summary}, indent=1, sort_keys=True))
+        print_json("health", args.stack, ok, hosts=results, summary=summary)
     else:
         for r in results:
             if r["status"] != "ok":
                 # the detail quotes what the node said: escaped, one line
                 print(printable(f"{r['name']:24} {r['address']:15} {r['status']}: {r['detail']}"))
         print(render_summary(summary, results))
-    return 0 if summary["ok"] == summary["hosts"] else 1
+    return 0 if ok else 1

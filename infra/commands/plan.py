@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from infra.commands import add_stack_args
+from infra.commands.conventions import add_json_arg, human, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add the Ansible check-mode diff summary (reachable hosts)",
     )
+    add_json_arg(p)
     p.set_defaults(func=cmd_plan)
 
 
@@ -45,9 +47,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         args.stack, args.project_dir, args.base, args.with_preview, args.with_config_check
     )
     out = args.out or args.project_dir / "out" / args.stack / "review"
-    print(render_text(plan.review))
+    print(render_text(plan.review), file=human(args))
     with no_cyclic_gc():
         written = write_outputs(plan.review, plan.base, plan.head, out)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {path}", file=human(args))
+    if args.json:  # review.json's content, and where the files went
+        review = plan.review.to_dict()
+        ok = plan.review.exit_code == 0
+        print_json("plan", args.stack, ok, **review, files=[str(p) for p in written])
     return plan.review.exit_code

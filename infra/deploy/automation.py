@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from infra.errors import EnvironmentProblem
+
 INSTALL_HINT = (
     "run `bash scripts/setup.sh` (it builds the Pulumi CLI from the Go module proxy into "
     ".venv/bin), or put a `pulumi` CLI on PATH"
@@ -36,8 +38,9 @@ CHECKPOINTS_VAR = "PULUMI_SKIP_CHECKPOINTS"
 POLICY_PACK = Path(__file__).resolve().parent / "policypack"
 
 
-class MissingTool(Exception):
-    """A prerequisite outside Python is missing; the message is one line with the fix."""
+class MissingTool(EnvironmentProblem):
+    """A prerequisite outside Python is missing (the CLI, the passphrase, a deployed site
+    stack); the message is one line with the fix. The CLI exits 3 on it."""
 
 
 def find_cli(environ: dict[str, str] | None = None) -> str | None:

@@ -35,7 +35,7 @@ from typing import TextIO
 import yaml
 
 from infra import childenv
-from infra.errors import InputError
+from infra.errors import EnvironmentProblem, InputError
 from infra.fsutil import atomic_write
 from infra.nodes.inventory import check_defaults
 from infra.progress import Progress
@@ -267,7 +267,10 @@ def _strategy_env(strategy: str) -> dict[str, str]:
     whose path differs per machine and venv, so ansible.cfg cannot name them."""
     spec = importlib.util.find_spec("ansible_mitogen")
     if spec is None or spec.origin is None:
-        raise InputError([f"strategy {strategy}: the mitogen package is not installed"])
+        raise EnvironmentProblem(
+            f"strategy {strategy}: the Python package mitogen is not installed: "
+            "`.venv/bin/pip install -r requirements.lock` (scripts/setup.sh does)"
+        )
     plugins = Path(spec.origin).parent / "plugins" / "strategy"
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
 

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import CONFIG_ROOT, InputError
+from infra.errors import CONFIG_ROOT, EnvironmentProblem, InputError
 from infra.spec import (
     MAX_STACK_FILE_BYTES,
     ClusterSpec,
@@ -31,7 +31,9 @@ def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
             ["git", "-C", str(project_dir), *args], capture_output=True, text=True, check=False
         )
     except FileNotFoundError:
-        raise InputError(["git is not installed: --base needs git to read the base"]) from None
+        raise EnvironmentProblem(
+            "git is not installed: --base needs git to read the base (apt-get install git)"
+        ) from None
 
 
 def base_side(stack: str, project_dir: Path, rev: str) -> Side:

@@ -63,7 +63,9 @@ def test_random_faults_are_found_and_nothing_else(dev_design, seed):
 def test_simulate_cli_reports_faults_as_json(capsys):
     argv = ["fabric", "simulate", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]
     assert main([*argv, "--fault", "swap:1", "--fault", "speed:1", "--json"]) == 0
-    (plane,) = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    assert (report["command"], report["ok"]) == ("fabric simulate", True)
+    (plane,) = report["planes"]
     assert plane["ftree"] and plane["subnet_up"] and plane["faults_found"]
     assert sorted(f["kind"] for f in plane["findings"]) == ["degraded", "miswired"]
     assert main([*argv, "--fault", "swap:999"]) == 2
