@@ -64,7 +64,12 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     if connection is not None:  # only the nodes the sim runs (`sim up --nodes N`)
         nodes = [n for n in nodes if n.name in connection["hosts"]]
     files = inventory.render(
-        args.stack, nodes, inventory.models_from_catalog(load_catalog()), connection
+        args.stack,
+        nodes,
+        inventory.models_from_catalog(load_catalog()),
+        connection,
+        # The project's shared group_vars (the checkout's, or --project-dir's), carried in.
+        defaults=inventory.shared_defaults(args.project_dir),
     )
     out = args.out or args.project_dir / "inventory" / args.stack
     out = inventory.write(out, files, args.stack, protect=(args.project_dir,))
