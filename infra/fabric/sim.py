@@ -105,9 +105,7 @@ def umad2sim() -> str:
         hits = sorted(glob.glob(pattern))
         if hits:
             return hits[0]
-    raise MissingSimTool(
-        "libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)"
-    )
+    raise MissingSimTool("libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)")
 
 
 def _run(cmd: list[str], env: dict, cwd: Path, timeout: float, pids: list[int]) -> str:

@@ -422,9 +422,7 @@ def _require_tools() -> None:
     if not Path("/usr/sbin/sshd").exists():
         missing.append("/usr/sbin/sshd (Debian package openssh-server)")
     if missing:
-        raise FleetEnvironmentError(
-            f"missing tools: {', '.join(missing)} (run scripts/setup.sh)"
-        )
+        raise FleetEnvironmentError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
 
 
 def _mkdirs_like_lower(upper: Path, rel: str) -> None:
