@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import InputError
+from infra.errors import EnvironmentProblem, InputError
 from infra.fsutil import atomic_write
 
 DEFAULT_DIR = ".sim"
@@ -39,15 +39,15 @@ def connection_file(state: Path) -> Path:
 
 
 def read_connection(state: Path, stack: str) -> dict:
-    """The fleet's connection.json; InputError naming it (and what to run) when no nodes
-    are up there or it is damaged (the README's exit-code table: `--sim` with no sim up
-    is 2)."""
+    """The fleet's connection.json. No nodes up there: EnvironmentProblem naming it and
+    what to run (exit 3, like `bmc status --sim` or `up --sim` with no sim up: a service
+    that should be running is not); a damaged file: InputError (exit 2)."""
     path = connection_file(state)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError(
-            [f"{path}: no simulated nodes; run `supercluster sim up --stack {stack}`"]
+        raise EnvironmentProblem(
+            f"{path}: no simulated nodes; run `supercluster sim up --stack {stack}`"
         ) from None
     except (OSError, ValueError) as exc:
         raise InputError([f"{path}: unreadable ({exc}); run `supercluster sim up` again"]) from None
