@@ -145,7 +145,10 @@ def test_plain_pip_install_runs_configure_help_and_imports_every_runtime_module(
     shutil.copytree(
         PROJECT_DIR / "infra", src / "infra", ignore=shutil.ignore_patterns("__pycache__")
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_"))}
+    # The caller's pip settings (index, certificates, find-links) stand; not their Python
+    # path or venv.
+    drop = ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE", "VIRTUAL_ENV", "PIP_NO_DEPS")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
