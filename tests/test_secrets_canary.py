@@ -124,7 +124,7 @@ def test_no_secret_reaches_a_file_or_a_simulated_host(
     with _simulated_site(project, state):
         cli = _Cli(project, env)
         cli("up", "--sim")
-        status = json.loads(cli("bmc status", "--json").stdout)
+        status = json.loads(cli("bmc status", "--sim", "--json").stdout)
         assert status["summary"]["in_profile"] == NODES, status["summary"]
         cli("inventory", "--sim")
         done = cli("configure", "--playbook", "host")

@@ -287,7 +287,7 @@ def configured_project(project) -> Path:
 
 
 def shared_inventory() -> list[str]:
-    """What inventory/ holds besides the generated stacks (common.yml, group_vars...)."""
+    """What inventory/ holds besides the generated stacks (the shared group_vars...)."""
     return [
         f"inventory/{p.name}"
         for p in (PROJECT_DIR / "inventory").iterdir()
