@@ -149,7 +149,6 @@ def _site_layer(
             artifacts_dir=out_dir,
             spec_stack=plan.spec_stack,
             project_dir=project_dir,
-            lmc=spec.fabric.lmc,
             opts=site.child,
         )
         for kind, art in (("cabling", fp.cabling), ("opensm_conf", fp.opensm)):

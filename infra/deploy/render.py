@@ -12,10 +12,8 @@ from operator import itemgetter
 
 from infra.design.export import CABLING_FIELDS, cabling_rows
 from infra.design.model import Design, Node
-
-# Subnet prefix of plane i: the link-local prefix with the plane index in its low bits, so
-# every InfiniBand subnet of a site has its own prefix (GIDs stay unique across planes).
-SUBNET_PREFIX_BASE = 0xFE80000000000000
+from infra.fabric.opensm import opensm_conf as fabric_opensm_conf
+from infra.fabric.plane import plane_fabric
 
 
 def cabling_plans(design: Design) -> dict[str, str]:
@@ -34,20 +32,10 @@ def cabling_plans(design: Design) -> dict[str, str]:
     return out
 
 
-def opensm_conf(design: Design, plane: str, lmc: int = 0) -> str:
-    """The subnet manager configuration of one plane (opensm.conf option names)."""
-    index = [p.name for p in design.planes].index(plane)
-    p = design.planes[index]
-    return (
-        f"# OpenSM for plane {p.name} of site {design.site} (stack {design.stack}), generated\n"
-        f"# rails {','.join(map(str, p.rails))}; {p.tiers}-tier fat tree, {p.leaves} leaves, "
-        f"{p.spines} spines, {p.cores} cores; {p.endpoints} endpoints, {p.lids} LIDs\n"
-        f"subnet_prefix 0x{SUBNET_PREFIX_BASE + index:016x}\n"
-        f"lmc {lmc}\n"
-        "routing_engine ftree\n"
-        "sm_priority 15\n"
-        f"log_file /var/log/opensm-{p.name}.log\n"
-    )
+def opensm_conf(design: Design, plane: str) -> str:
+    """The subnet manager configuration of one plane: `fabric render`'s opensm.conf, from
+    the same renderer (infra.fabric.opensm), so the artifact and that file are one text."""
+    return fabric_opensm_conf(design, plane_fabric(design, plane))
 
 
 def hca_rail_map(nodes: Iterable[Node]) -> dict[str, dict]:

@@ -162,6 +162,7 @@ def _build_plane(spec, layout, out, racking, plane, plane_rails, radix, down, up
             endpoints,
             (endpoints << fab.lmc) + switches,
             {"leaf": fab.oversubscription.leaf, "spine": fab.oversubscription.spine},
+            fab.lmc,
         )
     )
 

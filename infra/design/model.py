@@ -82,6 +82,7 @@ class Plane:
     endpoints: int  # HCA ports (nodes and UFM) attached to the plane
     lids: int  # unicast LIDs the subnet needs: endpoints << lmc plus one per switch
     oversubscription: dict[str, float] = field(default_factory=dict)
+    lmc: int = 0  # fabric.lmc: each HCA port answers to 2**lmc LIDs (opensm.conf `lmc`)
 
 
 @dataclass(frozen=True, slots=True)

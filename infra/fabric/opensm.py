@@ -101,6 +101,52 @@ class GuidSource:
         return table[name]
 
 
+# Subnet prefix of a plane: the link-local prefix with the plane's index in its low bits.
+# Each plane is its own subnet with its own SM, so every subnet of a site has its own
+# prefix and port GIDs stay unique site-wide (a one-plane site keeps the default prefix).
+SUBNET_PREFIX_BASE = 0xFE80000000000000
+
+
+def subnet_prefix(design: Design, plane: str) -> int:
+    """The GID subnet prefix of `plane` (opensm.conf `subnet_prefix`)."""
+    names = [p.name for p in design.planes]
+    if plane not in names:
+        raise InputError([f"plane {plane!r} is not in the design (planes: {', '.join(names)})"])
+    return SUBNET_PREFIX_BASE + names.index(plane)
+
+
+def opensm_conf(
+    design: Design,
+    fabric: PlaneFabric,
+    paths: OpenSmPaths | None = None,
+    guids: GuidSource | None = None,
+    qos: bool = True,
+) -> str:
+    """opensm.conf of one subnet: the one renderer behind `fabric render` and the Pulumi
+    artifact (infra/deploy/render.py), so both write the same bytes."""
+    paths = paths or OpenSmPaths()
+    guids = guids or GuidSource()
+    plane = next(p for p in design.planes if p.name == fabric.name)
+    return (
+        _env()
+        .get_template("opensm.conf.j2")
+        .render(
+            plane=fabric.name,
+            stack=design.stack,
+            switches=len(fabric.switches),
+            hcas=len(fabric.cas),
+            lids=plane.lids,
+            lmc=plane.lmc,
+            subnet_prefix=f"0x{subnet_prefix(design, fabric.name):016x}",
+            sm_port_guid=hex_guid(port_guid(guids.ca(fabric.sm_ca), HCA_PORT)),
+            sm_priority=15,
+            paths=paths,
+            qos=QOS,
+            qos_enabled=qos,
+        )
+    )
+
+
 def render_plane(
     design: Design,
     fabric: PlaneFabric,
@@ -112,23 +158,11 @@ def render_plane(
     SL2VL/VL arbitration programming dominates sweep time: see docs/fabric.md)."""
     paths = paths or OpenSmPaths()
     guids = guids or GuidSource()
-    plane = next(p for p in design.planes if p.name == fabric.name)
     env = _env()
     common = {"plane": fabric.name, "stack": design.stack}
     cn = [hex_guid(port_guid(guids.ca(d), HCA_PORT)) for d in fabric.compute]
-    sm_guid = hex_guid(port_guid(guids.ca(fabric.sm_ca), HCA_PORT))
     files = {
-        "opensm.conf": env.get_template("opensm.conf.j2").render(
-            **common,
-            switches=len(fabric.switches),
-            hcas=len(fabric.cas),
-            lids=plane.lids,
-            sm_port_guid=sm_guid,
-            sm_priority=15,
-            paths=paths,
-            qos=QOS,
-            qos_enabled=qos,
-        ),
+        "opensm.conf": opensm_conf(design, fabric, paths, guids, qos),
         "root_guids.conf": env.get_template("guids.j2").render(
             guids=[hex_guid(guids.switch(s)) for s in fabric.roots]
         ),

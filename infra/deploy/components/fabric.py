@@ -38,7 +38,6 @@ class FabricPlane(Component):
         artifacts_dir: Path,
         spec_stack: str,
         project_dir: Path,
-        lmc: int,
         opts: pulumi.ResourceOptions,
     ):
         p = next(x for x in ix.design.planes if x.name == plane)
@@ -74,11 +73,13 @@ class FabricPlane(Component):
             )
             t.done()
             self.tiers.append(t)
-        self.sm = SubnetManager(f"{plane}-sm", {"routing_engine": "ftree", "lmc": lmc}, self.child)
+        self.sm = SubnetManager(
+            f"{plane}-sm", {"routing_engine": "ftree", "lmc": p.lmc}, self.child
+        )
         self.opensm = inline(
             f"{plane}-opensm-conf",
             artifacts_dir / plane / "opensm.conf",
-            opensm_conf(ix.design, plane, lmc),
+            opensm_conf(ix.design, plane),
             pulumi.ResourceOptions(parent=self.sm),
         )
         self.sm.done({"config": self.opensm.path})
