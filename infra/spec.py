@@ -237,9 +237,19 @@ class Fabric(Model):
     switch: ModelName = "QM9700"
     split_mode: Literal["ndr400", "ndr200"] = "ndr400"
     lmc: Int(ge=0, le=7) = 0
+    # Storage traffic rides the compute rails (no separate storage NICs/fabric): OpenSM's
+    # QoS then separates it from NCCL (SL1 vs SL0). Off: storage has its own NICs (the
+    # DGX/HGX reference), the rails carry compute only and QoS stays off (docs/fabric.md).
+    storage_on_rails: bool = False
     switches_per_rack: Int(ge=1, le=48) = 16
     network_pdu_model: ModelName = "PDU-415V-60A-3P"  # PDUs of switch racks (one per feed)
     ufm: Ufm | None = None
+    # Dedicated subnet manager hosts ("sm1", "sm2", ...): they take the last node slots of
+    # the first SU (before the UFM's), like the UFM (RA-11333-001), and each has one HCA
+    # port in every plane. sm1 is every plane's master (sm_priority 15), the others are
+    # standbys (14, 13, ...). 0: no dedicated hosts, the SM runs on the UFM appliance or the
+    # first node's HCA and has no standby.
+    subnet_managers: Int(ge=0, le=8) = 0
     core_area: CoreArea | None = None
     cabling: Cabling = Cabling()
 

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fabric", help="InfiniBand fabric: simulate, validate cabling, render")
     fsub = p.add_subparsers(dest="fabric_command", required=True, metavar="ACTION")
 
-    s = fsub.add_parser("simulate", help="bring planes up under ibsim + OpenSM (ftree)")
+    s = fsub.add_parser("simulate", help="bring planes up under ibsim + OpenSM (ftree,updn)")
     add_stack_args(s)
     s.add_argument("--plane", action="append", help="plane to simulate (default: all)")
     s.add_argument(
@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="fault injection seed")
     s.add_argument("--timeout", type=float, default=300.0, help="seconds per tool run")
     s.add_argument("--keep", type=Path, help="copy the run's files (logs, topology) here")
+    s.add_argument(
+        "--failover",
+        action="store_true",
+        help="run the master and a standby SM, kill the master, report the takeover time",
+    )
     add_json_arg(s)
     s.set_defaults(func=cmd_simulate)
 
@@ -40,6 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--discovered", type=Path, required=True, help="ibnetdiscover output")
     v.add_argument("--plane", action="append", help="planes to check (default: those seen)")
     v.add_argument("--rate", default=None, help="expected link rate (default 4xNDR)")
+    v.add_argument(
+        "--name-map",
+        type=Path,
+        help="`hostname design-name` lines: switches (MF0;<hostname>:...) and hosts renamed",
+    )
+    v.add_argument(
+        "--guid-map",
+        type=Path,
+        help='node GUID -> design name: `0x<guid> "name"` (render\'s node-name-map) or '
+        "`guid,name` lines; how unmanaged switches are known",
+    )
     add_json_arg(v)
     v.set_defaults(func=cmd_validate)
 
@@ -81,6 +97,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     faults = parse_fault_args(args.fault)
     design = _design(args)
+    if args.failover:
+        if faults:
+            raise InputError(["--failover runs the designed plane: give no --fault with it"])
+        return _simulate_failover(args, design)
     results = []
     for plane in _planes(design, args.plane):
         keep = args.keep / plane if args.keep else None
@@ -100,17 +120,81 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _simulate_failover(args: argparse.Namespace, design) -> int:
+    from infra.fabric.sim import SimError, failover_plane
+
+    results = []
+    for plane in _planes(design, args.plane):
+        keep = args.keep / plane if args.keep else None
+        try:
+            r = failover_plane(design, plane, args.timeout, keep_dir=keep)
+        except SimError as exc:
+            if isinstance(exc, EnvironmentProblem):
+                raise
+            print(f"{plane}: failover simulation failed: {exc}", file=sys.stderr)
+            return 1
+        results.append(r)
+        if not args.json:
+            took = "none" if r.takeover_s is None else f"{r.takeover_s:.2f} s"
+            print(
+                f"{plane}: {'OK' if r.ok else 'FAILED'}: master {r.master} "
+                f"({r.master_guid}) killed, standby {r.standby} ({r.standby_guid}) took "
+                f"over in {took}; sminfo master before {r.sminfo_before or 'none'}, after "
+                f"{r.sminfo_after or 'none'}; subnet up again "
+                f"{'yes' if r.subnet_up_after else 'NO'} ({r.routing_engine_after or 'none'}, "
+                f"resweep {r.resweep_s} s), {r.hcas_seen_after}/{r.hcas_designed} HCAs seen, "
+                f"{len(r.findings)} cabling finding(s)"
+            )
+    ok = all(r.ok for r in results)
+    if args.json:
+        print_json(
+            "fabric simulate",
+            args.stack,
+            ok,
+            failover=[
+                {
+                    "plane": r.plane,
+                    "ok": r.ok,
+                    "master": r.master,
+                    "master_guid": r.master_guid,
+                    "standby": r.standby,
+                    "standby_guid": r.standby_guid,
+                    "sminfo_master_before": r.sminfo_before,
+                    "sminfo_master_after": r.sminfo_after,
+                    "takeover_s": r.takeover_s,
+                    "resweep_s": r.resweep_s,
+                    "subnet_up_after": r.subnet_up_after,
+                    "routing_engine_after": r.routing_engine_after,
+                    "hcas_seen_after": r.hcas_seen_after,
+                    "hcas_designed": r.hcas_designed,
+                    "findings": [f.to_json() for f in r.findings],
+                }
+                for r in results
+            ],
+        )
+    return 0 if ok else 1
+
+
 def _print_sim(r) -> None:
     engine = r.routing_engine or "none"
-    verdict = "ftree" if r.ftree else f"FELL BACK to {engine} (ftree required)"
+    if r.ftree:
+        verdict = "ftree"
+    elif r.fell_back:
+        verdict = f"{engine} (fallback: ftree could not route this fabric)"
+    else:
+        verdict = f"FAILED: {engine} (ftree or updn required; others are not deadlock-free)"
     sweep = f"{r.sweep_s:.3f} s" if r.sweep_s is not None else "n/a"
     print(
         f"{r.plane}: subnet {'UP' if r.subnet_up else 'NOT UP'}, routing {verdict}, "
         f"sweep {sweep} (opensm {r.opensm_wall_s:.2f} s wall), "
         f"switches {r.switches_seen}/{r.switches_designed}, HCAs {r.hcas_seen}/{r.hcas_designed}"
     )
+    if r.fell_back:
+        print(f"  warning: {r.plane} routed by {engine}, not ftree: deadlock-free, but not the "
+              "fat tree's balanced routes; the opensm errors say why")  # fmt: skip
     for line in r.opensm_errors[:5]:
         print(f"  opensm: {printable(line)}")
+    _print_pkeys(r)
     if r.faults:
         print(
             f"  injected {len(r.faults)} fault(s); validation found {len(r.findings)}: "
@@ -120,12 +204,30 @@ def _print_sim(r) -> None:
         print(f"  {printable(f.summary)}")
 
 
+def _print_pkeys(r) -> None:
+    """P_Key membership read back per compute HCA: a summary, then each HCA that fails."""
+    reached = [p for p in r.pkeys if p.lid is not None]
+    full = [p for p in reached if p.ok]
+    index = r.pkeys[0].index if r.pkeys else 0
+    pkeys = sorted({f"0x{p.pkey:04x}" for p in full if p.pkey is not None})
+    print(
+        f"  P_Key index {index} (NCCL, IPoIB): {len(full)}/{len(reached)} compute HCAs full "
+        f"members ({', '.join(pkeys) or 'none'}); {'ok' if r.pkeys_ok else 'FAILED'}"
+        + (f"; {len(r.pkeys) - len(reached)} not reached" if len(reached) < len(r.pkeys) else "")
+    )
+    for p in [p for p in reached if not p.ok][:20]:
+        pkey = "none" if p.pkey is None else f"0x{p.pkey:04x}"
+        print(f"    {printable(p.hca)} (lid {p.lid}): index {p.index} holds {pkey}, "
+              f"{p.membership}{': ' + printable(p.error) if p.error else ''}")  # fmt: skip
+
+
 def _sim_json(r) -> dict:
     return {
         "plane": r.plane,
         "subnet_up": r.subnet_up,
         "routing_engine": r.routing_engine,
         "ftree": r.ftree,
+        "fell_back": r.fell_back,
         "sweep_s": r.sweep_s,
         "opensm_wall_s": r.opensm_wall_s,
         "switches_seen": r.switches_seen,
@@ -138,20 +240,39 @@ def _sim_json(r) -> dict:
         "faults_found": r.faults_found,
         "findings": [f.to_json() for f in r.findings],
         "opensm_errors": r.opensm_errors,
+        "pkeys_ok": r.pkeys_ok,
+        "pkeys": [p.to_json() for p in r.pkeys],
         "ok": r.ok,
     }
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from infra.fabric.discovered import read_discovered
-    from infra.fabric.validate import DESIGN_RATE, by_kind, parse_rate, validate
+    from infra.fabric.naming import FabricNames, read_guid_map, read_name_map
+    from infra.fabric.validate import (
+        DESIGN_RATE,
+        by_kind,
+        check_names,
+        parse_rate,
+        unmatched_note,
+        unmatched_switches,
+        validate,
+    )
 
     rate = args.rate or DESIGN_RATE
     parse_rate(rate)  # bad --rate is bad input before the (slow) design compile
-    found = read_discovered(args.discovered)
+    names = FabricNames(
+        hosts=read_name_map(args.name_map) if args.name_map else {},
+        guids=read_guid_map(args.guid_map) if args.guid_map else {},
+    )
+    found = read_discovered(args.discovered, names)
     design = _design(args)
+    check_names(design, names)
     planes = _planes(design, args.plane) if args.plane else None
     findings = validate(design, found, planes, rate)
+    # Switches the design does not know: their links are `unexpected` findings; say which
+    # records they are, in case they are renamed ones a map would resolve.
+    unmatched = unmatched_switches(design, found)
     if args.json:
         print_json(
             "fabric validate",
@@ -159,12 +280,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
             not findings,
             counts=by_kind(findings),
             findings=[f.to_json() for f in findings],
+            unmatched_switches=[printable(unmatched_note(found, n)) for n in unmatched[:20]],
         )
     else:
         for f in findings:  # descriptions come from the fabric: escaped before printing
             print(f"{f.kind:10} {printable(f.summary)}")
             for place in f.places:
                 print(f"{'':10}   at {printable(place)}")
+        if unmatched:
+            print(
+                f"{len(unmatched)} switch(es) in the file are not in the design, first "
+                f"{printable(unmatched_note(found, unmatched[0]))} (renamed? --name-map or "
+                "--guid-map)",
+                file=sys.stderr,
+            )
         counts = ", ".join(f"{n} {k}" for k, n in sorted(by_kind(findings).items()))
         print(
             f"{args.stack}: {len(findings)} finding(s){': ' + counts if counts else ''}",

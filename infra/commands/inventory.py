@@ -70,6 +70,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         connection,
         # The project's shared group_vars (the checkout's, or --project-dir's), carried in.
         defaults=inventory.shared_defaults(args.project_dir),
+        # The simulated site runs no SM hosts (ibsim stands in for the fabric).
+        sm_hosts=design.sm_hosts if connection is None else (),
     )
     out = args.out or args.project_dir / "inventory" / args.stack
     out = inventory.write(out, files, args.stack, protect=(args.project_dir,))

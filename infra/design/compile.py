@@ -5,8 +5,8 @@ from __future__ import annotations
 from infra.catalog import Catalog, load_catalog
 from infra.design.cooling import compile_cooling
 from infra.design.fabric import compile_fabric, place_links
-from infra.design.layout import compile_layout, make_nodes
-from infra.design.model import Design
+from infra.design.layout import Layout, address_plan, compile_layout, make_nodes
+from infra.design.model import Design, SmHost
 from infra.design.names import check_unique_names
 from infra.design.power import compile_power, in_row_cdu_kw, rack_power, switch_draw_kw
 from infra.spec import ClusterSpec
@@ -22,6 +22,8 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
     device_rack.update({s.name: s.rack for s in fabric.switches})
     if layout.ufm:
         device_rack["ufm"] = layout.ufm.rack
+    sm_hosts = _sm_hosts(spec, layout, fabric.hcas)
+    device_rack.update({h.name: h.rack for h in sm_hosts})
     rack_xy = {r.name: (r.x_m, r.y_m) for r in racks}
     links = place_links(spec, catalog, fabric.links, device_rack, rack_xy)
     switch_kw = switch_draw_kw(catalog, fabric.switches, links)
@@ -30,7 +32,9 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         spec, racks, rack_kw, in_row_cdu_kw(spec, catalog), layout.sus, layout.su_hall
     )
     cooling = compile_cooling(spec, catalog, racks, nodes, rack_kw)
-    check_unique_names(spec, racks, nodes, fabric.switches, cooling.cdus, layout.ufm is not None)
+    check_unique_names(
+        spec, racks, nodes, fabric.switches, cooling.cdus, layout.ufm is not None, sm_hosts
+    )
     gpus_per_node = catalog.nodes[spec.rack_types[0].node].gpus
     gpus = sum(catalog.nodes[n.model].gpus for n in nodes)
     return Design(
@@ -47,4 +51,17 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         gpus,
         ufm_rack=layout.ufm.rack if layout.ufm else "",
         ufm_u=layout.ufm.u if layout.ufm else 0,
+        sm_hosts=tuple(sm_hosts),
     )
+
+
+def _sm_hosts(spec: ClusterSpec, layout: Layout, hcas: dict) -> list[SmHost]:
+    """The SM hosts, with management addresses after the nodes' (same pool)."""
+    if not layout.sm_slots:
+        return []
+    n = len(layout.slots)
+    mgmt, _ = address_plan(spec, n + len(layout.sm_slots))
+    return [
+        SmHost(s.name, s.hall, s.rack, s.u, s.model, mgmt[n + i], 15 - i, tuple(hcas[s.name]))
+        for i, s in enumerate(layout.sm_slots)
+    ]

@@ -36,6 +36,7 @@ def _where(design: Design) -> dict[str, tuple[str, str, int]]:
     rack_hall = {r.name: r.hall for r in design.racks}
     out = {n.name: (n.hall, n.rack, n.u) for n in design.nodes}
     out.update({s.name: (rack_hall[s.rack], s.rack, s.u) for s in design.switches})
+    out.update({h.name: (h.hall, h.rack, h.u) for h in design.sm_hosts})
     return out
 
 

@@ -149,6 +149,7 @@ def _build_plane(spec, layout, out, racking, plane, plane_rails, radix, down, up
     endpoints = len(layout.slots) * len(plane_rails)
     if layout.ufm:
         endpoints += sum(1 for lk in out.links if lk[2] == "ufm" and lk[1] == plane)
+    endpoints += len(layout.sm_slots)  # one HCA port of each SM host
     switches = len(out.switches) - first
     out.planes.append(
         Plane(
@@ -163,6 +164,7 @@ def _build_plane(spec, layout, out, racking, plane, plane_rails, radix, down, up
             (endpoints << fab.lmc) + switches,
             {"leaf": fab.oversubscription.leaf, "spine": fab.oversubscription.spine},
             fab.lmc,
+            fab.storage_on_rails,
         )
     )
 
@@ -188,6 +190,13 @@ def _attach_endpoints(spec, layout: Layout, out: FabricResult, plane: str, rails
             if rail in rails:
                 leaf = f"{plane}-leaf-{u.su}" + (f"-r{rail}" if multi else "")
                 append(("node_leaf", plane, "ufm", port, leaf, u.slot + 1))
+    # SM host k's HCA in this plane is on rail k (mod the plane's rails): in a single plane
+    # of 8 rails the master and its standby sit on different leaves.
+    for k, s in enumerate(layout.sm_slots):
+        rail = rails[k % len(rails)]
+        leaf = f"{plane}-leaf-{s.su}" + (f"-r{rail}" if multi else "")
+        append(("node_leaf", plane, s.name, rail, leaf, s.slot + 1))
+        out.hcas.setdefault(s.name, []).append(Hca(rail, f"mlx5_{rail}", plane, leaf, s.slot + 1))
 
 
 def _two_tier(spec, out, racking, plane, leaves, hall_of, radix, down, up) -> tuple[int, int]:

@@ -8,6 +8,7 @@ the row holding their SU's first rack; spines and cores stand in declared floor 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ class Layout:
     su_row: dict[str, tuple[str, str]] = field(default_factory=dict)  # (hall, row) of 1st rack
     row_network_racks: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     ufm: Slot | None = None
+    sm_slots: list[Slot] = field(default_factory=list)  # dedicated subnet manager hosts
     used_slots: int = 0  # slot positions taken so far, the UFM's and each hall's padding too
     rack_types: dict[str, RackType] = field(default_factory=dict)
 
@@ -212,11 +214,22 @@ def _place_hall(spec: ClusterSpec, hall: Hall, out: Layout, catalog: Catalog) ->
                 )
                 if spec.fabric.ufm and su_index == 0 and slot == su_nodes - 1:
                     out.ufm = place  # the UFM appliance takes this slot (RA-11333-001)
+                elif su_index == 0 and slot >= su_nodes - _reserved(spec):
+                    out.sm_slots.append(place)  # a subnet manager host takes this one
                 else:
                     out.slots.append(place)
             out.racks.append(Rack(name, hall.name, row.name, k, "compute", x, y, rt.name, first_su))
     # A hall's node count need not fill its last SU; the next hall starts a fresh SU.
     out.used_slots += -out.used_slots % su_nodes
+
+
+def _reserved(spec: ClusterSpec) -> int:
+    """Slots at the end of the first SU that hold no node: the UFM's and the SM hosts'."""
+    return (1 if spec.fabric.ufm else 0) + spec.fabric.subnet_managers
+
+
+def sm_host_name(index: int) -> str:
+    return f"sm{index + 1}"
 
 
 def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
@@ -227,6 +240,13 @@ def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
         _place_hall(spec, hall, out, catalog)
     if spec.fabric.ufm and out.ufm is None:
         raise InputError([at("fabric.ufm", "the first SU must be full to hold the UFM slot")])
+    if len(out.sm_slots) < spec.fabric.subnet_managers:
+        raise InputError(
+            [at("fabric.subnet_managers", "the first SU must be full to hold the SM host slots")]
+        )
+    out.sm_slots = [
+        dataclasses.replace(s, name=sm_host_name(i)) for i, s in enumerate(out.sm_slots)
+    ]
     return out
 
 

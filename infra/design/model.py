@@ -48,6 +48,21 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
+class SmHost:
+    """A dedicated subnet manager server: one HCA port in every plane (its `hcas`), in a
+    node slot of the first SU. Index 0 is every plane's master, the rest are standbys."""
+
+    name: str  # "sm1", "sm2", ...
+    hall: str
+    rack: str
+    u: int
+    model: str
+    mgmt_ip: str
+    sm_priority: int  # OpenSM sm_priority 0-15: 15 for the master, lower for standbys
+    hcas: tuple[Hca, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Switch:
     name: str  # e.g. "p0-leaf-su001-r3", "p0-spine-g02-s17", "p0-core-c005"
     tier: str  # "leaf" | "spine" | "core"
@@ -83,6 +98,7 @@ class Plane:
     lids: int  # unicast LIDs the subnet needs: endpoints << lmc plus one per switch
     oversubscription: dict[str, float] = field(default_factory=dict)
     lmc: int = 0  # fabric.lmc: each HCA port answers to 2**lmc LIDs (opensm.conf `lmc`)
+    storage: bool = False  # carries storage traffic (fabric.storage_on_rails): QoS on
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +202,4 @@ class Design:
     # A hall's part of a site (infra/design/part.py): each link's 1-based number in the
     # site's design, so its cable ids are the site's labels. Empty: numbered in order.
     link_numbers: tuple[int, ...] = ()
+    sm_hosts: tuple[SmHost, ...] = ()  # dedicated subnet managers (fabric.subnet_managers)

@@ -82,6 +82,7 @@ def check_unique_names(
     switches: list[Switch],
     cdus: Iterable[CduLoad],
     ufm: bool,
+    sm_hosts: Iterable = (),
 ) -> None:
     paths = _Paths(spec)
     rack_path = {}
@@ -95,6 +96,7 @@ def check_unique_names(
     devices += [(s.name, f"fabric (switch {s.tier}, plane {s.plane})") for s in switches]
     if ufm:
         devices.append(("ufm", "fabric.ufm"))
+    devices += [(h.name, "fabric.subnet_managers") for h in sm_hosts]
     problems = _first_clash("rack", rack_named)
     problems += _first_clash("device", devices)
     if not problems:  # a CDU's path needs its rack's, which a rack clash makes ambiguous

@@ -36,6 +36,8 @@ def hall_part(design: Design, halls: Iterable[str], stack: str) -> Design:
     devices = {n.name for n in nodes} | {s.name for s in switches}
     if ufm_here:
         devices.add("ufm")
+    sm_hosts = tuple(h for h in design.sm_hosts if h.rack in rack_names)
+    devices |= {h.name for h in sm_hosts}
     numbered = [
         (i, lk)
         for i, lk in enumerate(design.links, start=1)
@@ -55,6 +57,7 @@ def hall_part(design: Design, halls: Iterable[str], stack: str) -> Design:
         gpus=len(nodes) * design.gpus_per_node,
         ufm_rack=design.ufm_rack if ufm_here else "",
         ufm_u=design.ufm_u if ufm_here else 0,
+        sm_hosts=sm_hosts,
     )
 
 

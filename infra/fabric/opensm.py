@@ -1,6 +1,7 @@
 """Renders a subnet's OpenSM configuration from the design: opensm.conf (ftree routing,
-QoS), the ftree root and compute-node GUID files, partitions.conf (P_Keys for compute
-and storage), a node-name map, the GUID plan and the designed topology.
+QoS), the ftree root and compute-node GUID files, partitions.conf (compute HCAs full
+members of the default partition, storage; IPoIB groups at 4K MTU and the link's rate), a
+node-name map, the GUID plan and the designed topology.
 
 GUIDs come from the GUID plan (infra.fabric.guids) or, for real hardware, from a
 discovered topology matched by node description (`guids` argument).
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from infra.catalog import load_catalog
 from infra.design.model import Design
 from infra.errors import InputError
 from infra.fabric.guids import ca_guid, hex_guid, port_guid, switch_guid
@@ -31,15 +33,43 @@ class Partition:
     sl: int
 
 
-# Traffic classes: compute (NCCL/RDMA) on SL0, storage on SL1; VL arbitration gives
+# Traffic classes: compute (NCCL/RDMA, IPoIB) on SL0, storage on SL1; VL arbitration gives
 # compute three quarters of the low-priority bandwidth when both are busy.
-PARTITIONS = (Partition("compute", 0x0001, 0), Partition("storage", 0x0002, 1))
+# Compute runs in the default partition: OpenSM always puts it at P_Key index 0, the index
+# NCCL uses without NCCL_IB_PKEY and IPoIB parent interfaces (ib0...) use, so compute HCAs
+# are its full members (two limited members cannot talk). See docs/fabric.md.
+DEFAULT_PARTITION = Partition("Default", 0x7FFF, 0)
+COMPUTE_PKEY_INDEX = 0  # the P_Key index NCCL and IPoIB use on every compute HCA
+PARTITIONS = (Partition("storage", 0x0002, 1),)  # storage clients use child interfaces
+# IPoIB broadcast groups: IBTA MTU code 5 = 4096 (OpenSM's default is 4 = 2048, which
+# would cap the 4092-byte datagram MTU of the ipoib role), and the link's rate as an IBTA
+# rate code (PortInfo/PathRecord encoding; OpenSM's default is 3 = 10 Gb/s).
+IPOIB_MTU_CODE = 5
+IB_RATE_CODES = {100: 16, 200: 17, 400: 21}  # Gb/s -> code: 4xEDR, 4xHDR/2xNDR, 4xNDR
+
 QOS = {
     "max_vls": 2,
     "vlarb_high": "0:0,1:0",
     "vlarb_low": "0:192,1:64",
     "sl2vl": ",".join(["0", "1"] + ["0"] * 14),
 }
+
+
+def link_gbps(design: Design, plane: str) -> int:
+    """Rate of the plane's HCA links in Gb/s, from its switches' split mode in the catalog
+    (QM9700: 64 ports in ndr400, 128 in ndr200)."""
+    models = load_catalog().switches
+    modes = {
+        mode
+        for s in design.switches
+        if s.plane == plane and s.model in models
+        for mode, ports in models[s.model].ports.items()
+        if ports == s.ports
+    }
+    rates = {int("".join(c for c in mode if c.isdigit())) for mode in modes}
+    if len(rates) != 1 or next(iter(rates)) not in IB_RATE_CODES:
+        raise InputError([f"plane {plane}: cannot tell the link rate from its switches ({rates})"])
+    return rates.pop()
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,13 @@ class GuidSource:
         return table[name]
 
 
+# How a standby SM watches the master: it polls the master's SMInfo every
+# sminfo_polling_timeout ms and takes over after polling_retry_number unanswered polls.
+# OpenSM's defaults (10,000 ms x 4) leave a subnet without an SM for ~40 s; at 2,000 ms x 3
+# the measured takeover under ibsim is in docs/fabric.md.
+SM_POLLING = {"sminfo_polling_timeout": 2000, "polling_retry_number": 3}
+
+
 # Subnet prefix of a plane: the link-local prefix with the plane's index in its low bits.
 # Each plane is its own subnet with its own SM, so every subnet of a site has its own
 # prefix and port GIDs stay unique site-wide (a one-plane site keeps the default prefix).
@@ -120,12 +157,16 @@ def opensm_conf(
     fabric: PlaneFabric,
     paths: OpenSmPaths | None = None,
     guids: GuidSource | None = None,
-    qos: bool = True,
+    qos: bool | None = None,
+    sm_ca: str | None = None,
 ) -> str:
     """opensm.conf of one subnet: the one renderer behind `fabric render` and the Pulumi
-    artifact (infra/deploy/render.py), so both write the same bytes."""
+    artifact (infra/deploy/render.py), so both write the same bytes. `sm_ca`: the SM
+    host's HCA to bind to (default: the plane's master). `qos` None: the design's
+    default, on only where the plane carries storage (fabric.storage_on_rails)."""
     paths = paths or OpenSmPaths()
     guids = guids or GuidSource()
+    sm_ca = sm_ca or fabric.sm_ca
     plane = next(p for p in design.planes if p.name == fabric.name)
     return (
         _env()
@@ -138,11 +179,12 @@ def opensm_conf(
             lids=plane.lids,
             lmc=plane.lmc,
             subnet_prefix=f"0x{subnet_prefix(design, fabric.name):016x}",
-            sm_port_guid=hex_guid(port_guid(guids.ca(fabric.sm_ca), HCA_PORT)),
-            sm_priority=15,
+            sm_port_guid=hex_guid(port_guid(guids.ca(sm_ca), HCA_PORT)),
+            sm_priority=fabric.sm_priority.get(sm_ca, 15),
+            sm_polling=SM_POLLING,
             paths=paths,
             qos=QOS,
-            qos_enabled=qos,
+            qos_enabled=plane.storage if qos is None else qos,
         )
     )
 
@@ -152,10 +194,11 @@ def render_plane(
     fabric: PlaneFabric,
     paths: OpenSmPaths | None = None,
     guids: GuidSource | None = None,
-    qos: bool = True,
+    qos: bool | None = None,
 ) -> dict[str, str]:
-    """File name -> content for one subnet. `qos=False` leaves OpenSM's QoS off (the
-    SL2VL/VL arbitration programming dominates sweep time: see docs/fabric.md)."""
+    """File name -> content for one subnet. QoS (SL2VL/VL arbitration programming, which
+    dominates sweep time: see docs/fabric.md) is on only where the plane carries storage,
+    unless `qos` says otherwise."""
     paths = paths or OpenSmPaths()
     guids = guids or GuidSource()
     env = _env()
@@ -163,12 +206,26 @@ def render_plane(
     cn = [hex_guid(port_guid(guids.ca(d), HCA_PORT)) for d in fabric.compute]
     files = {
         "opensm.conf": opensm_conf(design, fabric, paths, guids, qos),
+        # Each dedicated SM host's own file: its port GUID and sm_priority (master 15).
+        **{
+            f"opensm-{sm.rpartition(' ')[0]}.conf": opensm_conf(
+                design, fabric, paths, guids, qos, sm_ca=sm
+            )
+            for sm in fabric.sms
+        },
         "root_guids.conf": env.get_template("guids.j2").render(
             guids=[hex_guid(guids.switch(s)) for s in fabric.roots]
         ),
         "cn_guids.conf": env.get_template("guids.j2").render(guids=cn),
         "partitions.conf": env.get_template("partitions.conf.j2").render(
             **common,
+            default={
+                "pkey": f"0x{DEFAULT_PARTITION.pkey_int:04x}",
+                "sl": DEFAULT_PARTITION.sl,
+                "members": cn,
+            },
+            mtu=IPOIB_MTU_CODE,
+            rate=IB_RATE_CODES[link_gbps(design, fabric.name)],
             partitions=[
                 {
                     "name": p.name,

@@ -35,6 +35,8 @@ class PlaneFabric:
     switch_tier: dict[str, str] = field(default_factory=dict)
     cas: list[str] = field(default_factory=list)  # HCA descriptions, design order
     compute: list[str] = field(default_factory=list)  # HCAs of compute nodes (not UFM)
+    sms: list[str] = field(default_factory=list)  # dedicated SM hosts' HCAs, master first
+    sm_priority: dict[str, int] = field(default_factory=dict)  # SM HCA -> sm_priority
     links: list[tuple[End, End, str]] = field(default_factory=list)  # (a, b, tier)
 
     @property
@@ -47,7 +49,10 @@ class PlaneFabric:
     @property
     def sm_ca(self) -> str:
         """Where the subnet manager runs: the UFM appliance if the plane has one, else
-        the first node's HCA (a dedicated SM host in a real site)."""
+        the first node's HCA. With dedicated SM hosts (fabric.subnet_managers), the
+        master's HCA."""
+        if self.sms:
+            return self.sms[0]
         ufm = [c for c in self.cas if c.startswith(UFM_DEVICE + " ")]
         if ufm:
             return ufm[0]
@@ -75,6 +80,13 @@ def plane_fabric(design: Design, plane: str) -> PlaneFabric:
         fabric.switches[sw.name] = sw.ports
         fabric.switch_tier[sw.name] = sw.tier
     seen: set[str] = set()
+    for host in design.sm_hosts:  # master first (highest sm_priority)
+        for hca in host.hcas:
+            if hca.plane == plane:
+                desc = hca_desc(host.name, hca.rail)
+                fabric.sms.append(desc)
+                fabric.sm_priority[desc] = host.sm_priority
+    sm_cas = set(fabric.sms)
     for link in design.links:
         if link.plane != plane:
             continue
@@ -83,6 +95,6 @@ def plane_fabric(design: Design, plane: str) -> PlaneFabric:
         if link.tier == "node_leaf" and a[0] not in seen:
             seen.add(a[0])
             fabric.cas.append(a[0])
-            if link.a_dev != UFM_DEVICE:
+            if link.a_dev != UFM_DEVICE and a[0] not in sm_cas:
                 fabric.compute.append(a[0])
     return fabric

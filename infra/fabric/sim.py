@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,11 +25,12 @@ from pathlib import Path
 
 from infra import childenv, procs
 from infra.design.model import Design
-from infra.errors import EnvironmentProblem
+from infra.errors import EnvironmentProblem, InputError
 from infra.fabric.discovered import parse_discovered
 from infra.fabric.faults import Fault, inject
 from infra.fabric.guids import ca_guid, port_guid
 from infra.fabric.opensm import OpenSmPaths, render_plane
+from infra.fabric.pkeys import HcaPkey, read_pkeys
 from infra.fabric.plane import plane_fabric
 from infra.fabric.topology import write_topology
 from infra.fabric.validate import Finding, Locator, build_expected, compare
@@ -42,6 +44,10 @@ UMAD2SIM_GLOBS = (
     "/usr/lib*/umad2sim/libumad2sim.so",
     "/usr/local/lib*/umad2sim/libumad2sim.so",
 )
+# Routing engines that keep a fat tree deadlock-free: ftree, and updn (the fallback
+# opensm.conf declares, `routing_engine ftree,updn`). Anything else (minhop, OpenSM's last
+# resort when every listed engine fails) can form credit loops: a failure.
+DEADLOCK_FREE = ("ftree", "updn")
 _ENGINE = re.compile(r"osm_ucast_mgr_process: (\S+) tables configured on all switches")
 _STAMP = re.compile(r"^(\w{3} +\d+ \d\d:\d\d:\d\d) (\d{6}) ")
 _counter = itertools.count()
@@ -73,10 +79,22 @@ class SimResult:
     sockname: str = ""
     discovered: str = ""
     opensm_errors: list[str] = field(default_factory=list)
+    opensm_peak_kib: int | None = None  # OpenSM's VmHWM (peak resident set) before it exits
+    pkeys: list[HcaPkey] = field(default_factory=list)  # per compute HCA, read back
 
     @property
     def ftree(self) -> bool:
         return self.routing_engine == "ftree"
+
+    @property
+    def routed(self) -> bool:
+        """Routed by ftree or the declared deadlock-free fallback (updn)."""
+        return self.routing_engine in DEADLOCK_FREE
+
+    @property
+    def fell_back(self) -> bool:
+        """ftree could not route the fabric as found; the fallback did (worth reporting)."""
+        return self.routed and not self.ftree
 
     @property
     def faults_found(self) -> bool:
@@ -86,8 +104,15 @@ class SimResult:
         return want == got
 
     @property
+    def pkeys_ok(self) -> bool:
+        """Every compute HCA the fabric reached is a full member of the compute partition at
+        the index NCCL and IPoIB use (one not reached is a cabling finding already)."""
+        reached = [p for p in self.pkeys if p.lid is not None]
+        return bool(reached) and all(p.ok for p in reached)
+
+    @property
     def ok(self) -> bool:
-        return self.subnet_up and self.ftree and self.faults_found
+        return self.subnet_up and self.routed and self.faults_found and self.pkeys_ok
 
 
 def tool(name: str) -> str:
@@ -108,14 +133,42 @@ def umad2sim() -> str:
     raise MissingSimTool("libumad2sim.so not found: install libumad2sim0 (ibsim-utils pulls it in)")
 
 
-def _run(cmd: list[str], env: dict, cwd: Path, timeout: float, pids: list[int]) -> str:
+def _peak_kib(pid: int) -> int | None:
+    """VmHWM of a running process (its peak resident set so far), None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _run(
+    cmd: list[str],
+    env: dict,
+    cwd: Path,
+    timeout: float,
+    pids: list[int],
+    peak: dict[str, int] | None = None,
+) -> str:
+    """Runs cmd to its end; with `peak`, samples its VmHWM (monotonic) every 0.1 s into
+    peak["kib"], so the last sample before exit is the process's peak memory."""
     with open(cwd / f"{Path(cmd[0]).name}.out", "w+") as out:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         pids.append(proc.pid)
+        deadline = time.monotonic() + timeout
         try:
-            proc.wait(timeout=timeout)
+            while peak is not None and proc.poll() is None:
+                kib = _peak_kib(proc.pid)
+                if kib:
+                    peak["kib"] = max(peak.get("kib", 0), kib)
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+                time.sleep(0.1)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired as exc:
             raise SimError(f"{Path(cmd[0]).name} ran past {timeout:.0f} s") from exc
         finally:
@@ -169,7 +222,7 @@ def simulate_plane(
     seed: int = 0,
     timeout_s: float = 300.0,
     keep_dir: Path | None = None,
-    qos: bool = True,
+    qos: bool | None = None,  # None: the design's default (on where storage rides the rails)
 ) -> SimResult:
     fabric = plane_fabric(design, plane)
     faulted = inject(fabric, faults, seed) if faults else None
@@ -231,16 +284,23 @@ def simulate_plane(
             sm_guid = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
             client = dict(env, LD_PRELOAD=preload, SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
             t0 = time.monotonic()
+            peak: dict[str, int] = {}
             _run(
                 [opensm, "-F", paths_conf(state), "-g", sm_guid, "-o"],
                 client,
                 state,
                 timeout_s,
                 result.pids,
+                peak,
             )
             result.opensm_wall_s = round(time.monotonic() - t0, 3)
+            result.opensm_peak_kib = peak.get("kib")
             read_opensm_log((state / "opensm.log").read_text(errors="replace"), result)
             result.discovered = _run([ibnetdiscover], client, state, timeout_s, result.pids)
+            result.pkeys = read_pkeys(
+                tool("smpquery"), list(fabric.compute), result.discovered, client, state,
+                timeout_s, result.pids,
+            )  # fmt: skip
         finally:
             procs.stop_group(sim)
         result.switches_seen = result.discovered.count("\nSwitch\t")
@@ -274,3 +334,204 @@ def leftover_processes(sockname: str) -> list[int]:
         except OSError:
             continue
     return left
+
+
+# --- Subnet manager failover: a master and a standby OpenSM, the master killed ----------
+
+_SMINFO = re.compile(r"sm guid (0x[0-9a-f]+), activity count \d+ priority (\d+) state (\d+)")
+
+
+@dataclass
+class FailoverResult:
+    plane: str
+    master: str = ""  # SM host HCA descriptions
+    standby: str = ""
+    master_guid: str = ""
+    standby_guid: str = ""
+    sminfo_before: str = ""  # SM port GUID sminfo reported as master, before the kill
+    sminfo_after: str = ""  # ... and after the standby took over
+    standby_entered_standby: bool = False
+    takeover_s: float | None = None  # master killed -> standby logs "Entering MASTER state"
+    resweep_s: float | None = None  # standby's MASTER state -> its SUBNET UP
+    subnet_up_after: bool = False
+    routing_engine_after: str | None = None
+    hcas_seen_after: int = 0
+    hcas_designed: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    sockname: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.standby_entered_standby
+            and self.sminfo_before == self.master_guid
+            and self.sminfo_after == self.standby_guid
+            and self.takeover_s is not None
+            and self.subnet_up_after
+            and self.routing_engine_after == "ftree"
+            and self.hcas_seen_after == self.hcas_designed
+            and not self.findings
+        )
+
+
+def _now_stamp() -> float:
+    """Now, on the scale `_stamp` reads OpenSM's (local time) log stamps."""
+    t = datetime.now()
+    return t.day * 86400 + t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def _wait_log(log: Path, text: str, proc: subprocess.Popen | None, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = log.read_text(errors="replace") if log.exists() else ""
+        if text in body:
+            return body
+        if proc is not None and proc.poll() is not None:
+            raise SimError(f"OpenSM exited before logging {text!r} ({log.name})")
+        time.sleep(0.05)
+    raise SimError(f"OpenSM did not log {text!r} within {timeout:.0f} s ({log})")
+
+
+def _first_stamp(body: str, text: str, after: float = 0.0) -> float | None:
+    for line in body.splitlines():
+        if text in line:
+            t = _stamp(line)
+            if t is not None and t >= after:
+                return t
+    return None
+
+
+def failover_plane(
+    design: Design,
+    plane: str,
+    timeout_s: float = 120.0,
+    qos: bool = True,
+    keep_dir: Path | None = None,
+) -> FailoverResult:
+    """Brings the plane up with its master and first standby OpenSM (each on its own SM
+    host's HCA port, each with its own rendered opensm-<host>.conf), kills the master
+    (SIGKILL: a crash, not a clean handover) and measures the standby's takeover from the
+    log timestamps; then checks the subnet is up again and routed by the new master."""
+    fabric = plane_fabric(design, plane)
+    if len(fabric.sms) < 2:
+        raise InputError(
+            [
+                f"plane {plane}: {len(fabric.sms)} dedicated subnet manager(s); failover needs "
+                "a master and a standby: set fabric.subnet_managers to 2 or more"
+            ]
+        )
+    master, standby = fabric.sms[0], fabric.sms[1]
+    result = FailoverResult(plane=plane, master=master, standby=standby)
+    result.hcas_designed = len(fabric.cas)
+    result.master_guid = f"0x{port_guid(ca_guid(master), 1):016x}"
+    result.standby_guid = f"0x{port_guid(ca_guid(standby), 1):016x}"
+    ibsim, opensm, ibnetdiscover, sminfo, preload = (
+        tool("ibsim"),
+        tool("opensm"),
+        tool("ibnetdiscover"),
+        tool("sminfo"),
+        umad2sim(),
+    )
+    state = Path(tempfile.mkdtemp(prefix=f"supercluster-failover-{plane}-"))
+    procs_started: list[subprocess.Popen] = []
+    try:
+        for name, text in render_plane(design, fabric, OpenSmPaths.under(state), qos=qos).items():
+            (state / name).write_text(text)
+        net = state / "ibsim.net"
+        net.write_text(write_topology(fabric, rate=SIM_RATE, title=f"plane {plane} for ibsim"))
+        n = next(_counter)
+        result.sockname = f"supercluster-fabric-{os.getpid()}-{n}"
+        env = childenv.minimal(
+            IBSIM_SOCKNAME=result.sockname,
+            IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
+            OSM_TMP_DIR=str(state),
+        )
+        nodes = len(fabric.switches) + len(fabric.cas)
+        ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
+        sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]
+        sizing += ["-P", str(ports + 64)]
+        ibsim_log = state / "ibsim.log"
+        with open(ibsim_log, "w") as log:
+            sim = subprocess.Popen(
+                [ibsim, "-s", "-n", *sizing, str(net)],
+                cwd=state,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        procs_started.append(sim)
+        result.pids.append(sim.pid)
+        _wait_ready(sim, ibsim_log, timeout=min(timeout_s, 120))
+
+        def start_sm(ca: str) -> tuple[subprocess.Popen, Path]:
+            host = ca.rpartition(" ")[0]
+            cwd = state / host  # umad2sim's fake sysfs and OpenSM's cache, per SM
+            cwd.mkdir()
+            log = cwd / "opensm.log"
+            smenv = dict(env, LD_PRELOAD=preload, SIM_HOST=f"H-{ca_guid(ca):016x}")
+            smenv["OSM_CACHE_DIR"] = str(cwd)
+            with open(cwd / "opensm.out", "w") as out:
+                proc = subprocess.Popen(
+                    [opensm, "-F", str(state / f"opensm-{host}.conf"), "-f", str(log)],
+                    cwd=cwd,
+                    env=smenv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            procs_started.append(proc)
+            result.pids.append(proc.pid)
+            return proc, log
+
+        client = dict(env, LD_PRELOAD=preload, SIM_HOST=f"H-{ca_guid(fabric.compute[0]):016x}")
+        (state / "client").mkdir()
+
+        def master_guid() -> str:
+            out = _run([sminfo], client, state / "client", 30, result.pids)
+            m = _SMINFO.search(out)
+            return f"0x{int(m.group(1), 16):016x}" if m else ""
+
+        m_proc, m_log = start_sm(master)
+        _wait_log(m_log, "SUBNET UP", m_proc, timeout_s)
+        s_proc, s_log = start_sm(standby)
+        _wait_log(s_log, "Entering STANDBY state", s_proc, timeout_s)
+        result.standby_entered_standby = True
+        result.sminfo_before = master_guid()
+
+        killed_at = _now_stamp()
+        procs.signal_group(m_proc.pid, signal.SIGKILL)
+        m_proc.wait(timeout=10)
+        body = _wait_log(s_log, "Entering MASTER state", s_proc, timeout_s)
+        became = _first_stamp(body, "Entering MASTER state")
+        result.takeover_s = round(became - killed_at, 3) if became is not None else None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            body = s_log.read_text(errors="replace")
+            up = _first_stamp(body, "SUBNET UP", after=became or 0.0)
+            if up is not None and _ENGINE.search(body.split("Entering MASTER state", 1)[1]):
+                break
+            if s_proc.poll() is not None:
+                raise SimError("the standby OpenSM exited after taking over")
+            time.sleep(0.05)
+        else:
+            raise SimError(f"the new master did not bring the subnet up in {timeout_s:.0f} s")
+        result.subnet_up_after = True
+        result.resweep_s = round(up - became, 3) if became is not None else None
+        engines = _ENGINE.findall(body.split("Entering MASTER state", 1)[1])
+        result.routing_engine_after = engines[-1] if engines else None
+        result.sminfo_after = master_guid()
+        discovered = _run([ibnetdiscover], client, state / "client", timeout_s, result.pids)
+        result.hcas_seen_after = discovered.count("\nCa\t")
+        expected = build_expected(design, [plane], SIM_RATE)
+        result.findings = compare(expected, parse_discovered(discovered), Locator(design))
+    finally:
+        for proc in reversed(procs_started):
+            procs.stop_group(proc)
+        if keep_dir is not None:
+            shutil.copytree(state, keep_dir, dirs_exist_ok=True, ignore=_no_sysfs)
+        shutil.rmtree(state, ignore_errors=True)
+    return result

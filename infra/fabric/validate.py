@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from infra.design.heap import no_cyclic_gc
 from infra.design.model import Design
 from infra.errors import InputError
-from infra.fabric.discovered import CheckBuilder, Discovered, LineChecks, PortTuple
+from infra.fabric.discovered import CheckBuilder, Discovered, LineChecks, PortTuple, clip
+from infra.fabric.naming import FabricNames
 from infra.fabric.plane import HCA_PORT, End
 
 SPEED_RANK = {
@@ -59,15 +60,23 @@ class Expected:
 _MAX_PORT = 256  # IB port numbers are 8-bit
 
 
-def build_expected(design: Design, planes: Iterable[str], rate: str = DESIGN_RATE) -> Expected:
+def build_expected(
+    design: Design,
+    planes: Iterable[str],
+    rate: str = DESIGN_RATE,
+    found: Discovered | None = None,
+) -> Expected:
     """Per switch, the port tuples ibnetdiscover should print, in port order, and the
     checks that find a switch cabled that way without parsing it. One pass over the links
-    filling fixed port slots: no sorting, no per-link hashing."""
+    filling fixed port slots: no sorting, no per-link hashing. With `found`, the checks
+    look for the descriptions that file prints (`MF0;host:model/U1`, renamed hosts)."""
     with no_cyclic_gc():
-        return _build_expected(design, set(planes), rate)
+        return _build_expected(design, set(planes), rate, found)
 
 
-def _build_expected(design: Design, planes: set[str], rate: str) -> Expected:
+def _build_expected(
+    design: Design, planes: set[str], rate: str, found: Discovered | None = None
+) -> Expected:
     width, speed = rate_t = parse_rate(rate)
     slots: dict[str, list] = {}
     plane_of: dict[str, str] = {}
@@ -92,7 +101,8 @@ def _build_expected(design: Design, planes: set[str], rate: str) -> Expected:
             slots[a][ap] = (p[ap], p[bp], b, width, speed)
             slots[b][bp] = (p[bp], p[ap], a, width, speed)
     per = {sw: list(filter(None, s)) for sw, s in slots.items()}
-    build = CheckBuilder(width, speed, [*slots, *hcas])
+    printed = found.printed_names(hcas) if found is not None else None
+    build = CheckBuilder(width, speed, [*slots, *hcas], printed)
     return Expected(per, plane_of, rate_t, {sw: build(ports) for sw, ports in per.items()})
 
 
@@ -137,6 +147,8 @@ class Locator:
         self.node_at: dict[str, str] = {}
         for node in design.nodes:
             self.node_at[node.name] = self._at(racks.get(node.rack), node.rack, node.u)
+        for sm in design.sm_hosts:
+            self.node_at[sm.name] = self._at(racks.get(sm.rack), sm.rack, sm.u)
 
     @staticmethod
     def _at(rack, rack_name: str, u: int) -> str:
@@ -160,8 +172,11 @@ def _fmt(link: LinkKey) -> str:
 
 
 def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Finding]:
+    tr = found.check_translation()
     dirty = [
-        sw for sw, exp in expected.per_switch.items() if not _as_designed(sw, exp, expected, found)
+        sw
+        for sw, exp in expected.per_switch.items()
+        if not _as_designed(sw, exp, expected, found, tr)
     ]
     dirty += [sw for sw in found.spans if sw not in expected.per_switch]
     if not dirty:
@@ -176,12 +191,23 @@ def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Fin
     return _classify(designed, seen, expected.rate, locator)
 
 
-def _as_designed(sw: str, exp: list[PortTuple], expected: Expected, found: Discovered) -> bool:
+def _as_designed(
+    sw: str,
+    exp: list[PortTuple],
+    expected: Expected,
+    found: Discovered,
+    tr: dict[str, str | None] | None = None,
+) -> bool:
     """The switch is in the file and cabled as designed: the unparsed line check first,
-    then list equality (both in port order), a set compare only where the order differs."""
+    then list equality (both in port order), a set compare only where the order differs.
+    `tr`: the file's switches print other descriptions than their names (`MF0;...`): the
+    checks look for those (one C-level dict lookup per line)."""
     if sw not in found.spans:
         return False
     checks = expected.checks.get(sw)
+    if checks is not None and tr:
+        descs = list(map(tr.get, checks.descs, checks.descs))
+        checks = None if None in descs else replace(checks, descs=descs)
     if checks is not None and found.matches(sw, checks):
         return True
     got = found.ports(sw)
@@ -290,11 +316,56 @@ def validate(
 ) -> list[Finding]:
     planes = list(planes) if planes is not None else planes_seen(design, found)
     if not planes:
-        raise InputError(
-            ["discovered topology: none of its switches is in the design (wrong stack?)"]
-        )
-    expected = build_expected(design, planes, rate)
+        raise InputError([_none_matched(design, found)])
+    # Renamed hosts change what HCA lines print: the checks are built for this file then.
+    expected = build_expected(design, planes, rate, found if found.names.host_of else None)
     return compare(expected, found, Locator(design))
+
+
+def check_names(design: Design, names: FabricNames) -> None:
+    """Every design name the maps give is a switch (or, in the name map, a node) of the
+    design: a typo in a map would otherwise surface as findings."""
+    switches = {s.name for s in design.switches}
+    nodes = {n.name for n in design.nodes}
+    bad = [
+        f"--name-map: {clip(host)} -> {clip(name)}: not a switch or node of the design"
+        for host, name in names.hosts.items()
+        if name not in switches and name not in nodes
+    ]
+    bad += [
+        f"--guid-map: 0x{guid:016x} -> {clip(name)}: not a switch of the design"
+        for guid, name in names.guids.items()
+        if name not in switches
+    ]
+    if bad:
+        raise InputError(bad[:50])
+
+
+def unmatched_switches(design: Design, found: Discovered) -> list[str]:
+    """The file's switches that resolve to no switch of the design, in file order."""
+    names = {s.name for s in design.switches}
+    return [name for name in found.spans if name not in names]
+
+
+def unmatched_note(found: Discovered, name: str) -> str:
+    """Where an unmatched switch is and what it printed, for a message."""
+    printed = found.printed.get(name, name)
+    what = clip(printed)
+    if name != printed:
+        what += f" (resolved to {clip(name)})"
+    return f"{found.source}:{found.line_of(name)}: switch {what}"
+
+
+def _none_matched(design: Design, found: Discovered) -> str:
+    first = next(iter(found.spans), None)
+    if first is None:
+        return f"{found.source}: no switch records"
+    return (
+        f"{unmatched_note(found, first)} is not a switch of the design, and none of the "
+        f"file's {len(found.spans)} switches is (wrong stack? switches whose hostnames "
+        "differ from the design's names: --name-map FILE of `hostname design-name` lines; "
+        'unmanaged switches: --guid-map FILE of `0x<guid> "name"` or `guid,name` lines)'
+    )
 
 
 def by_kind(findings: list[Finding]) -> dict[str, int]:
