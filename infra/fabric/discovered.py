@@ -29,13 +29,15 @@ from operator import itemgetter
 from pathlib import Path
 
 from infra.errors import InputError
+from infra.fabric.naming import FabricNames
 from infra.text import has_control, printable
 
 # [port] "peer node id"[peer port](peer port guid, HCAs only) ... # "peer desc" ... 4xNDR
 PORT_LINE = re.compile(
-    r'\[(\d+)\][^"\n]*"[^"\n]*"\[(\d+)\][^#\n]*#[ \t]*"([^"\n]*)"[^\n]*[ \t](\d+)x(\w+)[ \t]*\n'
+    r'\[(\d+)\][^"\n]*"([^"\n]*)"\[(\d+)\][^#\n]*#[ \t]*"([^"\n]*)"[^\n]*[ \t](\d+)x(\w+)[ \t]*\n'
 )
-PortTuple = tuple[str, str, str, str, str]  # (port, peer port, peer desc, width, speed)
+PortTuple = tuple[str, str, str, str, str]  # (port, peer port, peer name, width, speed)
+RawPort = tuple[str, str, str, str, str, str]  # (port, peer id, peer port, peer desc, w, s)
 DEFAULT_SOURCE = "discovered topology"
 # IBA NodeDescription is 64 bytes; ibnetdiscover prints at most 63 printable characters.
 MAX_DESC = 64
@@ -65,14 +67,31 @@ class CheckBuilder:
     Nothing is formatted per line: the port columns repeat from switch to switch (so their
     lists are shared) and each peer description is formatted once, up front."""
 
-    def __init__(self, width: str, speed: str, descs: Iterable[str]):
+    def __init__(
+        self,
+        width: str,
+        speed: str,
+        descs: Iterable[str],
+        printed: Mapping[str, str | None] | None = None,
+    ):
+        """`printed`: for a design name that the file prints otherwise (`MF0;host:...`,
+        a renamed host's HCA), what it prints; None where that says nothing (a vendor
+        string several switches share): those switches' neighbours are parsed."""
         self.line_end = f" {width}x{speed}\n"
-        # A description holding a quote or '#' would need the regex: leave it out.
         descs = list(descs)
-        joined = "".join(descs)
+        if printed:
+            shown = [printed.get(d, d) for d in descs]
+            descs = [d for d, s in zip(descs, shown, strict=True) if s is not None]
+            shown = [s for s in shown if s is not None]
+        else:
+            shown = descs
+        # A description holding a quote or '#' would need the regex: leave it out.
+        joined = "".join(shown)
         if '"' in joined or "#" in joined or "\n" in joined:
-            descs = [d for d in descs if not ('"' in d or "#" in d or "\n" in d)]
-        self.desc_at = {d: f'# "{d}"' for d in descs}
+            pairs = [(d, s) for d, s in zip(descs, shown, strict=True)]
+            pairs = [(d, s) for d, s in pairs if not ('"' in s or "#" in s or "\n" in s)]
+            descs, shown = [d for d, _ in pairs], [s for _, s in pairs]
+        self.desc_at = {d: f'# "{s}"' for d, s in zip(descs, shown, strict=True)}
         self._ports: dict[tuple[str, ...], tuple[list[str], list[int]]] = {}
         self._peer_ports: dict[tuple[str, ...], list[str]] = {}
 
@@ -99,10 +118,19 @@ class CheckBuilder:
 
 @dataclass
 class Discovered:
+    """Switch records keyed by the design name each resolves to (`FabricNames`: an `MF0;`
+    description's hostname through the name map, a GUID in the GUID map); a switch that
+    resolves to nothing in the design keeps the name it printed."""
+
     text: str = ""  # the whole file, newline-terminated
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # desc -> port lines
-    switch_ids: dict[str, str] = field(default_factory=dict)  # desc -> node id (S-<guid>)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> port lines
+    switch_ids: dict[str, str] = field(default_factory=dict)  # name -> node id (S-<guid>)
     source: str = DEFAULT_SOURCE  # what problems name: the file (or the tool) it came from
+    names: FabricNames = field(default_factory=FabricNames)
+    printed: dict[str, str] = field(default_factory=dict)  # name -> description, if differs
+    shared: set[str] = field(default_factory=set)  # descriptions several switches print
+    id_names: dict[str, str] = field(default_factory=dict)  # node id -> name
+    headers: dict[str, int] = field(default_factory=dict)  # name -> header line offset
     _parsed: dict[str, list[PortTuple]] = field(default_factory=dict, repr=False)
 
     @property
@@ -115,11 +143,48 @@ class Discovered:
         if desc not in self._parsed:
             span = self.spans.get(desc)
             # + 1: the last port line's newline, which the regex ends on
-            ports = PORT_LINE.findall(self.text, span[0], span[1] + 1) if span else []
-            if span and not _ports_sound(self.text, span, ports):
+            raw = PORT_LINE.findall(self.text, span[0], span[1] + 1) if span else []
+            if span and not _ports_sound(self.text, span, raw):
                 raise InputError(_port_problems(self.text, span, self.source))
-            self._parsed[desc] = ports
+            peer = self._peer
+            self._parsed[desc] = [(p, rp, peer(i, d), w, s) for p, i, rp, d, w, s in raw]
         return self._parsed[desc]
+
+    def _peer(self, node_id: str, desc: str) -> str:
+        """A peer's design name: a switch is known by its own record in this file (an
+        unmanaged one prints only a vendor string), an HCA by its description."""
+        if node_id[:2] in ("S-", "s-"):
+            name = self.id_names.get("S-" + node_id[2:].lower())
+            if name is not None:
+                return name
+            return self.names.switch(desc, -1)
+        return self.names.hca(desc)
+
+    def printed_names(self, hcas: Iterable[str]) -> dict[str, str | None]:
+        """Design HCA -> the description this file prints for it, where a name map renames
+        its host (switches: `check_translation`)."""
+        out: dict[str, str | None] = {}
+        if self.names.host_of:
+            as_printed = self.names.hca_as_printed
+            for d in hcas:
+                p = as_printed(d)
+                if p != d:
+                    out[d] = p
+        return out
+
+    def check_translation(self) -> dict[str, str | None] | None:
+        """The fast check's `# "<name>"` -> `# "<printed>"` for switches printing another
+        description (None: a shared vendor string, which proves nothing); None if none."""
+        if not self.printed:
+            return None
+        return {
+            f'# "{name}"': None if raw in self.shared else f'# "{raw}"'
+            for name, raw in self.printed.items()
+        }
+
+    def line_of(self, name: str) -> int:
+        """The line number of a switch's record header."""
+        return self.text.count("\n", 0, self.headers.get(name, 0)) + 1
 
     def matches(self, desc: str, checks: LineChecks) -> bool:
         """True only if parsing this switch's record would give exactly the tuples
@@ -148,7 +213,9 @@ class Discovered:
         )
 
 
-def parse_discovered(text: str, source: str = DEFAULT_SOURCE) -> Discovered:
+def parse_discovered(
+    text: str, source: str = DEFAULT_SOURCE, names: FabricNames | None = None
+) -> Discovered:
     """The switch records of ibnetdiscover output `text` (see the module docstring);
     InputError naming `source`:line for every malformed switch header and every switch
     description or GUID seen twice.
@@ -160,9 +227,11 @@ def parse_discovered(text: str, source: str = DEFAULT_SOURCE) -> Discovered:
     HCA records are used, for their GUIDs (`node_guids`), every record is checked."""
     if not text.endswith("\n"):
         text += "\n"  # the last port line must end with a newline, as every other one
-    found = Discovered(text, source=source)
+    names = names or FabricNames()
+    found = Discovered(text, source=source, names=names)
     sound = True  # every switch header parsed, no duplicate: else the full scan says why
     ids: set[str] = set()
+    seen: set[str] = set()  # descriptions as printed
     pos = 0 if text.startswith("Switch") else text.find("\nSwitch")
     while pos != -1:
         start = pos if pos == 0 and text.startswith("Switch") else pos + 1
@@ -172,22 +241,34 @@ def parse_discovered(text: str, source: str = DEFAULT_SOURCE) -> Discovered:
             end = len(text) - 1
         pos = text.find("\nSwitch", end)
         record = parse_header(text[start:eol])
-        if isinstance(record, str) or record[2] in found.spans or record[1] in ids:
+        if isinstance(record, str) or record[1] in ids:
             sound = False
             continue
-        ids.add(record[1])
-        found.spans[record[2]] = (eol + 1, end)  # port lines, without the last one's newline
-        found.switch_ids[record[2]] = record[1]
+        _, node_id, desc = record
+        name = names.switch(desc, int(node_id[2:], 16))
+        if name in found.spans:
+            sound = False
+            continue
+        ids.add(node_id)
+        if desc in seen:
+            found.shared.add(desc)
+        seen.add(desc)
+        if name != desc:
+            found.printed[name] = desc
+        found.spans[name] = (eol + 1, end)  # port lines, without the last one's newline
+        found.switch_ids[name] = node_id
+        found.id_names[node_id] = name
+        found.headers[name] = start
     if not sound:
-        _, bad = _scan_records(text, source)
+        _, bad = _scan_records(text, source, names)
         raise InputError(_at_lines(text, bad, source) or [f"{source}: malformed records"])
     return found
 
 
-def read_discovered(path: Path) -> Discovered:
+def read_discovered(path: Path, names: FabricNames | None = None) -> Discovered:
     source = f"--discovered {path}"
     text = read_untrusted(path, source)
-    found = parse_discovered(text, source)
+    found = parse_discovered(text, source, names)
     if not found.spans:
         raise InputError([f"{source}: no switch records (expected ibnetdiscover output)"])
     return found
@@ -268,14 +349,14 @@ def _at_lines(text: str, bad: list[tuple[int, str]], source: str) -> list[str]:
 # --- port lines of a parsed switch ---------------------------------------------------------
 
 
-def _ports_sound(text: str, span: tuple[int, int], ports: list[PortTuple]) -> bool:
+def _ports_sound(text: str, span: tuple[int, int], ports: list[RawPort]) -> bool:
     """Every line of the record parsed (count agrees), no description too long or holding
     control characters. Cheap: only switches the fast check did not pass get here."""
     if span[0] > span[1]:  # a switch record with no port lines
         return not ports
     if text.count("\n", span[0], span[1]) + 1 != len(ports):
         return False
-    descs = [p[2] for p in ports]
+    descs = [p[3] for p in ports]
     return not descs or (max(map(len, descs)) <= MAX_DESC and not has_control("".join(descs)))
 
 
@@ -287,8 +368,8 @@ def _port_problems(text: str, span: tuple[int, int], source: str) -> list[str]:
         m = PORT_LINE.fullmatch(line + "\n")
         if m is None:
             problem = f"malformed port line: {clip(line)}"
-        elif len(m.group(3)) > MAX_DESC or has_control(m.group(3)):
-            problem = f"peer node description not allowed: {clip(m.group(3))}"
+        elif len(m.group(4)) > MAX_DESC or has_control(m.group(4)):
+            problem = f"peer node description not allowed: {clip(m.group(4))}"
         else:
             continue
         problems.append(f"{source}:{first_line + i}: {problem}")
@@ -335,8 +416,12 @@ def node_guids(text: str, source: str = DEFAULT_SOURCE) -> NodeGuids:
     return guids
 
 
-def _scan_records(text: str, source: str) -> tuple[NodeGuids, list[tuple[int, str]]]:
-    """Every record header, typed and checked, and each problem at its offset."""
+def _scan_records(
+    text: str, source: str, names: FabricNames | None = None
+) -> tuple[NodeGuids, list[tuple[int, str]]]:
+    """Every record header, typed and checked, and each problem at its offset. With
+    `names`, a switch is keyed by the design name it resolves to (two unmanaged switches
+    printing one vendor string are two switches when the GUID map names them)."""
     guids = NodeGuids(source=source)
     bad: list[tuple[int, str]] = []
     by_desc: dict[str, int] = {}
@@ -347,10 +432,22 @@ def _scan_records(text: str, source: str) -> tuple[NodeGuids, list[tuple[int, st
             bad.append((m.start(), record))
             continue
         kind, node_id, desc = record
+        key_desc = desc
+        if names is not None and kind == "Switch":
+            key_desc = names.switch(desc, int(node_id[2:], 16))
         # a GUID names one node whatever its type: compare without the S-/H- letter
-        for seen, key, what in ((by_desc, desc, "description"), (by_guid, node_id[2:], "GUID")):
+        pairs = ((by_desc, key_desc, "description"), (by_guid, node_id[2:], "GUID"))
+        for seen, key, what in pairs:
             if key in seen:
-                bad.append((m.start(), _duplicate(what, key, text, seen[key], source)))
+                problem = _duplicate(what, key, text, seen[key], source)
+                if what == "description" and key != desc:
+                    problem += f" (this record prints {clip(desc)})"
+                elif what == "description" and names is not None and " " in desc:
+                    problem += (
+                        "; unmanaged switches print one vendor string: "
+                        "name each by GUID with --guid-map"
+                    )
+                bad.append((m.start(), problem))
             seen.setdefault(key, m.start())
         table = guids.switches if kind == "Switch" else guids.cas if kind == "Ca" else None
         if table is not None:
