@@ -11,6 +11,7 @@ port index, built once per design), wall and CPU time, best of --runs.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stack", default="memphis")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--real-names",
+        action="store_true",
+        help="switches print `MF0;<name>:MQM9700/U1` as real Quantum-2 fabrics do",
+    )
     args = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     design, wall, _ = timed(lambda: compile_design(load_spec(args.stack, root), stack=args.stack))
@@ -49,7 +55,15 @@ def main() -> int:
     parts += [write_topology(plane_fabric(design, p.name)) for p in design.planes[1:]]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "discovered.topo"
-        path.write_text("\n".join(parts))
+        text = "\n".join(parts)
+        if args.real_names:  # every switch description as a managed Quantum-2 prints it
+            names = {sw.name for sw in design.switches}
+            text = re.sub(
+                r'"([^"\n]*)"',
+                lambda m: f'"MF0;{m[1]}:MQM9700/U1"' if m[1] in names else m[0],
+                text,
+            )
+        path.write_text(text)
         print(f"discovered file: {path.stat().st_size / 1e6:.1f} MB")
         planes = [p.name for p in design.planes]
         rows = []
