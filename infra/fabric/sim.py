@@ -223,6 +223,7 @@ def simulate_plane(
     timeout_s: float = 300.0,
     keep_dir: Path | None = None,
     qos: bool | None = None,  # None: the design's default (on where storage rides the rails)
+    read_back_pkeys: bool = True,  # False: skip the smpquery per HCA (bench/opensm_sweep.py)
 ) -> SimResult:
     fabric = plane_fabric(design, plane)
     faulted = inject(fabric, faults, seed) if faults else None
@@ -297,10 +298,11 @@ def simulate_plane(
             result.opensm_peak_kib = peak.get("kib")
             read_opensm_log((state / "opensm.log").read_text(errors="replace"), result)
             result.discovered = _run([ibnetdiscover], client, state, timeout_s, result.pids)
-            result.pkeys = read_pkeys(
-                tool("smpquery"), list(fabric.compute), result.discovered, client, state,
-                timeout_s, result.pids,
-            )  # fmt: skip
+            if read_back_pkeys:
+                result.pkeys = read_pkeys(
+                    tool("smpquery"), list(fabric.compute), result.discovered, client, state,
+                    timeout_s, result.pids,
+                )  # fmt: skip
         finally:
             procs.stop_group(sim)
         result.switches_seen = result.discovered.count("\nSwitch\t")

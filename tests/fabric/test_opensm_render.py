@@ -6,6 +6,7 @@ import jinja2
 import pytest
 
 from infra.cli import main
+from infra.errors import InputError
 from infra.fabric import opensm
 from infra.fabric.guids import ca_guid, hex_guid, port_guid, switch_guid
 from infra.fabric.opensm import GuidSource, render_plane
@@ -19,19 +20,24 @@ def test_opensm_files_for_a_superpod_plane(superpod_design):
     fabric = plane_fabric(superpod_design, "p0")
     files = render_plane(superpod_design, fabric)
     conf = files["opensm.conf"]
-    assert "routing_engine ftree\n" in conf
+    assert "routing_engine ftree,updn\n" in conf  # a deadlock-free fallback, never minhop
     assert "root_guid_file /etc/opensm/root_guids.conf\n" in conf
     assert f"guid {hex_guid(port_guid(ca_guid('ufm mlx5_0'), 1))}\n" in conf  # SM on UFM
-    assert "qos TRUE\n" in conf and "qos_sl2vl 0,1," in conf
+    assert "qos FALSE\n" in conf and "qos_sl2vl 0,1," in conf  # storage has its own NICs
     roots = files["root_guids.conf"].split()
     assert roots == [hex_guid(switch_guid(f"p0-spine-{i:03d}")) for i in range(1, 17)]
     cns = files["cn_guids.conf"].split()
     assert len(cns) == 127 * 8 and hex_guid(port_guid(ca_guid("ufm mlx5_0"), 1)) not in cns
     parts = files["partitions.conf"]
-    assert "Default=0x7fff, ipoib, defmember=limited : ALL, SELF=full ;" in parts
-    assert "compute=0x0001, ipoib, sl=0, defmember=full :" in parts
-    assert "storage=0x0002, ipoib, sl=1, defmember=full :" in parts
-    assert parts.count(" ;\n") == 3  # every definition closed on a member line
+    # Compute runs at P_Key index 0 (the default partition): its HCAs are full members there;
+    # the IPoIB groups carry the 4K MTU (code 5) and the NDR 400 Gb/s rate (code 21).
+    head = "Default=0x7fff, ipoib, mtu=5, rate=21, sl=0, defmember=limited :\n  ALL, SELF=full,\n"
+    assert head in parts
+    default = parts.split(head)[1].split(";")[0].split()
+    assert default == [f"{g}=full," for g in cns[:-1]] + [f"{cns[-1]}=full"]
+    assert "storage=0x0002, ipoib, mtu=5, rate=21, sl=1, defmember=full :" in parts
+    assert "compute=0x0001" not in parts  # NCCL would not use it without NCCL_IB_PKEY
+    assert parts.count(" ;\n") == 2  # every definition closed on a member line
     plan = files["guid-plan.csv"].splitlines()
     assert len(plan) == 1 + 48 + 1020 and "rack" in plan[1]
 
@@ -63,3 +69,17 @@ def test_render_cli_writes_every_plane(tmp_path, capsys):
     )  # fmt: skip
     assert not [p for p in (out / "p0").iterdir() if p.name.startswith(".")]  # no temp files
     assert main([*argv, "--out", str(out), "--plane", "p9"]) == 2
+
+
+def test_partition_rate_follows_the_split_mode(dev_design):
+    """NDR200 split ports (128 per QM9700) run at 200 Gb/s: IBTA rate code 17."""
+    from dataclasses import replace
+
+    fabric = plane_fabric(dev_design, "p0")
+    assert opensm.link_gbps(dev_design, "p0") == 400
+    split = replace(dev_design, switches=tuple(replace(s, ports=128) for s in dev_design.switches))
+    assert opensm.link_gbps(split, "p0") == 200
+    assert ", mtu=5, rate=17, " in render_plane(split, fabric)["partitions.conf"]
+    odd = replace(dev_design, switches=tuple(replace(s, ports=50) for s in dev_design.switches))
+    with pytest.raises(InputError, match="cannot tell the link rate"):
+        opensm.link_gbps(odd, "p0")

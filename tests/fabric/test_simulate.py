@@ -1,5 +1,5 @@
-"""The fabric brought up for real: ibsim serves the plane, OpenSM routes it (ftree or the
-test fails), ibnetdiscover reads it back, validation checks it, and nothing is left
+"""The fabric brought up for real: ibsim serves the plane, OpenSM routes it (ftree, or the
+updn fallback, reported), ibnetdiscover reads it back, validation checks it, and nothing is left
 running afterwards."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_dev_plane_comes_up_with_ftree(dev_design):
     assert (r.switches_seen, r.hcas_seen) == (12, 256)
     assert r.sweep_s is not None and 0 < r.sweep_s < 60
     assert r.findings == [] and r.opensm_errors == []
-    assert len(r.pids) == 3  # ibsim, opensm, ibnetdiscover
+    assert len(r.pids) == 3 + 256  # ibsim, opensm, ibnetdiscover, smpquery per compute HCA
     _gone(r)
 
 
@@ -74,7 +74,7 @@ def test_simulate_cli_reports_faults_as_json(capsys):
 def _not_a_fat_tree() -> Design:
     """Two leaves cabled to each other, hosts on both: no tree for ftree to rank."""
     rack = Rack("r1", "hall1", "r01", 0, "compute", 0.0, 0.0, "t")
-    switches = tuple(Switch(f"p0-leaf-{i}", "leaf", "p0", "su001", "QM9700", 8, "r1", 40 + i)
+    switches = tuple(Switch(f"p0-leaf-{i}", "leaf", "p0", "su001", "QM9700", 64, "r1", 40 + i)
                      for i in (1, 2))  # fmt: skip
     nodes = tuple(Node(f"n{i}", i, "hall1", "su001", i, "r1", 2 * i + 1, "m", "", "")
                   for i in range(4))  # fmt: skip
@@ -87,11 +87,12 @@ def _not_a_fat_tree() -> Design:
     return Design("t", "t", (rack,), nodes, switches, links, (plane,), None, None, 8, 32)
 
 
-def test_fallback_from_ftree_is_a_failure():
+def test_not_a_fat_tree_is_routed_by_the_declared_fallback():
     r = simulate_plane(_not_a_fat_tree(), "p0")
     assert r.subnet_up  # OpenSM still brings it up ...
-    assert r.routing_engine != "ftree" and not r.ftree  # ... but not with ftree
-    assert not r.ok
+    assert r.routing_engine == "updn" and not r.ftree  # ... with updn (ftree,updn), not ftree
+    assert r.fell_back and r.routed
+    assert any("ftree: cannot build lid matrices" in e for e in r.opensm_errors)
     _gone(r)
 
 
