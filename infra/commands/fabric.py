@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fault",
         action="append",
         default=[],
-        metavar="KIND:COUNT",
-        help="inject faults: swap:N, down:N, speed:N (repeatable)",
+        metavar="KIND[@TIER]:COUNT",
+        help="inject faults: swap:N, down:N, speed:N, cross:N; KIND@TIER takes the cables "
+        "of one tier, e.g. down@spine_core:1, down@leaf_spine:1 (repeatable)",
     )
     s.add_argument("--seed", type=int, default=0, help="fault injection seed")
     s.add_argument("--timeout", type=float, default=300.0, help="seconds per tool run")
