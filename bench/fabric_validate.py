@@ -2,8 +2,9 @@
 stack (~300,000 links, generated from the design, with faults injected into one plane),
 validated against the design. Target: <= 1 s.
 
-Prints the per-file cost (read + parse + compare) and the per-design cost (the expected
-port index, built once per design), wall and CPU time, best of --runs.
+Prints the per-file cost (read + parse + compare) and the cost of the expected port index
+(built per design, with its fast checks in the descriptions the file prints, as
+`fabric validate` builds it), wall and CPU time, best of --runs.
 
     .venv/bin/python bench/fabric_validate.py [--stack memphis] [--runs 3]
 """
@@ -68,9 +69,9 @@ def main() -> int:
         planes = [p.name for p in design.planes]
         rows = []
         for _ in range(args.runs):
-            expected, e_wall, e_cpu = timed(lambda: build_expected(design, planes))
             locator = Locator(design)
             found, p_wall, p_cpu = timed(lambda: read_discovered(path))
+            expected, e_wall, e_cpu = timed(lambda f=found: build_expected(design, planes, found=f))
             findings, c_wall, c_cpu = timed(
                 lambda e=expected, f=found, lo=locator: compare(e, f, lo)
             )
@@ -81,7 +82,7 @@ def main() -> int:
     print(f"findings: {len(findings)} (exactly the {len(want)} injected)")
     print(f"validate (read+parse+compare): {best[0]:.3f} s wall, {best[1]:.3f} s CPU "
           f"(median {statistics.median(r[0] for r in rows):.3f} s wall)")  # fmt: skip
-    print(f"expected index (once per design): {best[2]:.3f} s wall, {best[3]:.3f} s CPU")
+    print(f"expected index (per design and naming): {best[2]:.3f} s wall, {best[3]:.3f} s CPU")
     total = best[0] + best[2]
     print(f"total: {total:.3f} s wall -> {'PASS' if total <= 1.0 else 'OVER'} (target <= 1 s)")
     return 0

@@ -161,9 +161,14 @@ class Discovered:
         return self.names.hca(desc)
 
     def printed_names(self, hcas: Iterable[str]) -> dict[str, str | None]:
-        """Design HCA -> the description this file prints for it, where a name map renames
-        its host (switches: `check_translation`)."""
-        out: dict[str, str | None] = {}
+        """Design name -> the description this file prints for it, where that differs:
+        a switch's `MF0;host:model/U1` (None for a vendor string several switches share,
+        which proves nothing), an HCA whose host the name map renames. Looked up once per
+        name here, so the fast check's lines are built with these descriptions and no
+        port line is translated later."""
+        out: dict[str, str | None] = {
+            name: None if raw in self.shared else raw for name, raw in self.printed.items()
+        }
         if self.names.host_of:
             as_printed = self.names.hca_as_printed
             for d in hcas:
@@ -174,7 +179,9 @@ class Discovered:
 
     def check_translation(self) -> dict[str, str | None] | None:
         """The fast check's `# "<name>"` -> `# "<printed>"` for switches printing another
-        description (None: a shared vendor string, which proves nothing); None if none."""
+        description (None: a shared vendor string, which proves nothing); None if none.
+        For checks built from the design alone: one lookup per port line, where checks
+        built with `printed_names` need none."""
         if not self.printed:
             return None
         return {

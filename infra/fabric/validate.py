@@ -55,6 +55,8 @@ class Expected:
     plane_of: dict[str, str]  # switch -> plane
     rate: tuple[str, str]
     checks: dict[str, LineChecks | None] = field(default_factory=dict)  # switch -> fast check
+    # The file whose descriptions the checks look for (None: the design's names).
+    built_for: Discovered | None = field(default=None, repr=False, compare=False)
 
 
 _MAX_PORT = 256  # IB port numbers are 8-bit
@@ -69,7 +71,8 @@ def build_expected(
     """Per switch, the port tuples ibnetdiscover should print, in port order, and the
     checks that find a switch cabled that way without parsing it. One pass over the links
     filling fixed port slots: no sorting, no per-link hashing. With `found`, the checks
-    look for the descriptions that file prints (`MF0;host:model/U1`, renamed hosts)."""
+    look for the descriptions that file prints (`MF0;host:model/U1`, renamed hosts),
+    translated once per name: the expected side is then for that file only."""
     with no_cyclic_gc():
         return _build_expected(design, set(planes), rate, found)
 
@@ -103,7 +106,8 @@ def _build_expected(
     per = {sw: list(filter(None, s)) for sw, s in slots.items()}
     printed = found.printed_names(hcas) if found is not None else None
     build = CheckBuilder(width, speed, [*slots, *hcas], printed)
-    return Expected(per, plane_of, rate_t, {sw: build(ports) for sw, ports in per.items()})
+    checks = {sw: build(ports) for sw, ports in per.items()}
+    return Expected(per, plane_of, rate_t, checks, built_for=found)
 
 
 def planes_seen(design: Design, found: Discovered) -> list[str]:
@@ -172,11 +176,11 @@ def _fmt(link: LinkKey) -> str:
 
 
 def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Finding]:
-    tr = found.check_translation()
+    tr, use_checks = _check_translation(expected, found)
     dirty = [
         sw
         for sw, exp in expected.per_switch.items()
-        if not _as_designed(sw, exp, expected, found, tr)
+        if not _as_designed(sw, exp, expected, found, tr, use_checks)
     ]
     dirty += [sw for sw in found.spans if sw not in expected.per_switch]
     if not dirty:
@@ -191,20 +195,36 @@ def compare(expected: Expected, found: Discovered, locator: Locator) -> list[Fin
     return _classify(designed, seen, expected.rate, locator)
 
 
+def _check_translation(
+    expected: Expected, found: Discovered
+) -> tuple[dict[str, str | None] | None, bool]:
+    """How the fast checks apply to `found`: (per-line translation or None, usable).
+    Checks built for this very file already hold its descriptions; checks built from the
+    design are translated line by line (`Discovered.check_translation`); checks built for
+    another file would look for the wrong descriptions, so every switch is parsed."""
+    if expected.built_for is found:
+        return None, True
+    if expected.built_for is None:
+        return found.check_translation(), True
+    return None, False
+
+
 def _as_designed(
     sw: str,
     exp: list[PortTuple],
     expected: Expected,
     found: Discovered,
     tr: dict[str, str | None] | None = None,
+    use_checks: bool = True,
 ) -> bool:
     """The switch is in the file and cabled as designed: the unparsed line check first,
     then list equality (both in port order), a set compare only where the order differs.
-    `tr`: the file's switches print other descriptions than their names (`MF0;...`): the
-    checks look for those (one C-level dict lookup per line)."""
+    `tr`: checks built from the design, on a file whose switches print other descriptions
+    (`MF0;...`): the checks look for those (one C-level dict lookup per line; validate
+    builds the checks for the file instead, see `build_expected`)."""
     if sw not in found.spans:
         return False
-    checks = expected.checks.get(sw)
+    checks = expected.checks.get(sw) if use_checks else None
     if checks is not None and tr:
         descs = list(map(tr.get, checks.descs, checks.descs))
         checks = None if None in descs else replace(checks, descs=descs)
@@ -317,8 +337,9 @@ def validate(
     planes = list(planes) if planes is not None else planes_seen(design, found)
     if not planes:
         raise InputError([_none_matched(design, found)])
-    # Renamed hosts change what HCA lines print: the checks are built for this file then.
-    expected = build_expected(design, planes, rate, found if found.names.host_of else None)
+    # The checks are built for this file's descriptions (`MF0;...` switches, renamed
+    # hosts' HCAs): one lookup per name, none per port line.
+    expected = build_expected(design, planes, rate, found)
     return compare(expected, found, Locator(design))
 
 
