@@ -45,7 +45,7 @@ _HOSTKEY_WORDS = re.compile(
     r"unrecognized or mismatching host key|REMOTE HOST IDENTIFICATION HAS CHANGED"
     r"|Host key verification failed"
 )
-PLAYBOOKS = ("site", "host", "network", "gpu", "nccl", "acceptance", "reboot")
+PLAYBOOKS = ("site", "host", "fabric", "network", "gpu", "nccl", "acceptance", "reboot")
 ROLLING_FILE = Path("inventory/group_vars/all/rolling.yml")
 STATS_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
 # Run directories kept per artifacts dir (each a run's events, stdout, summary and retry

@@ -1,0 +1,180 @@
+"""playbooks/files/fabric_counters.py, the script fabric_health.yml runs on the subnet
+manager hosts (python3 and infiniband-diags only): its judging equals
+infra.fleet.counters' on perfquery's real format, and under ibsim it clears, reads and
+judges the designed ports of the dev plane (a port left out of the design is not judged)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.design import compile_design
+from infra.fabric.guids import ca_guid, port_guid
+from infra.fabric.opensm import OpenSmPaths, render_plane
+from infra.fabric.plane import plane_fabric
+from infra.fabric.sim import SIM_RATE, paths_conf, tool, umad2sim
+from infra.fabric.topology import write_topology
+from infra.fleet.counters import designed_ports, judge, parse_perfquery
+from infra.spec import load_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RENDER = (sys.executable, "-m", "infra.cli", "fabric", "render", "--stack", "dev")
+SCRIPT = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "fabric_counters.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("fabric_counters_script", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _thresholds(project_dir: Path) -> tuple[dict, float]:
+    doc = yaml.safe_load((project_dir / "inventory/group_vars/all/thresholds.yml").read_text())
+    return doc["fabric_health_thresholds"], float(doc["fabric_health_interval_s"])
+
+
+def test_script_judges_like_counters(project_dir: Path) -> None:
+    mod = _script()
+    thresholds, interval = _thresholds(project_dir)
+    for name in ("perfquery-cleared.txt", "perfquery-after-60s.txt"):
+        text = (FIXTURES / name).read_text()
+        assert mod.parse_perfquery(text) == parse_perfquery(text)
+    before = parse_perfquery((FIXTURES / "perfquery-cleared.txt").read_text())
+    after = parse_perfquery((FIXTURES / "perfquery-after-60s.txt").read_text())
+    lids = {"leaf-a": 125, "node01 mlx5_0": 7}
+    ends = [("leaf-a", p) for p in (1, 2, 3, 9, 64)] + [("node01 mlx5_0", 1)]
+    for n in range(len(ends) + 1):  # with and without the spare, the silent port 9
+        ports = designed_ports(lids, ends[:n])
+        for b in (before, {}):
+            want = [vars(f) for f in judge(b, after, interval, thresholds, ports)]
+            got = mod.judge(b, after, interval, thresholds, ports)
+            assert got == want
+    with pytest.raises(mod.Failure, match="not perfquery output"):
+        mod.parse_perfquery("# Port counters: Lid 1 port 1 (CapMask: 0x1200)\ngarbage\n")
+
+
+def test_script_on_the_dev_plane_under_ibsim(project_dir: Path, tmp_path: Path) -> None:
+    """clear (ibnetdiscover + perfquery -R), counters set in the simulator, judge: the
+    port above threshold and the flapped link are found; errors on a port the design
+    leaves out (taken out of designed.topo: a spare) and below threshold are not."""
+    thresholds, _ = _thresholds(project_dir)
+    design = compile_design(load_spec("dev", project_dir), stack="dev")
+    fabric = plane_fabric(design, "p0")
+    state = Path(tempfile.mkdtemp(prefix="supercluster-fhscript-"))
+    env = {
+        "PATH": os.pathsep.join(
+            [os.path.dirname(tool("perfquery")), os.environ.get("PATH", "/usr/bin")]
+        ),
+        "IBSIM_SOCKNAME": f"supercluster-fhscript-{os.getpid()}",
+        "OSM_CACHE_DIR": str(state),
+        "OSM_TMP_DIR": str(state),
+    }
+    leaf = "p0-leaf-su001-r0"
+    rendered = tmp_path / "render"
+    assert (
+        subprocess.run(
+            [*RENDER, "--project-dir", str(project_dir), "--out", str(rendered)],
+            capture_output=True,
+            timeout=120,
+        ).returncode
+        == 0
+    )
+    topo = (rendered / "p0" / "designed.topo").read_text()
+    # Port 3 of the leaf: a spare (its cable left out of the design).
+    lines = topo.splitlines(keepends=True)
+    head = next(i for i, ln in enumerate(lines) if f'# "{leaf}" enhanced port 0' in ln)
+    spare = next(i for i in range(head, len(lines)) if lines[i].startswith("[3]\t"))
+    (tmp_path / "designed.topo").write_text("".join(lines[:spare] + lines[spare + 1 :]))
+    try:
+        for name, text in render_plane(design, fabric, OpenSmPaths.under(state), qos=False).items():
+            (state / name).write_text(text)
+        (state / "ibsim.net").write_text(write_topology(fabric, rate=SIM_RATE, title="fh"))
+        with open(state / "ibsim.log", "w") as log:
+            sim = subprocess.Popen(
+                [
+                    tool("ibsim"),
+                    "-s",
+                    "-N",
+                    "300",
+                    "-S",
+                    "40",
+                    "-P",
+                    "3000",
+                    str(state / "ibsim.net"),
+                ],
+                cwd=state,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                text=True,
+            )
+        try:
+            deadline = time.monotonic() + 60
+            while "Network simulator ready" not in (state / "ibsim.log").read_text():
+                assert sim.poll() is None and time.monotonic() < deadline, "ibsim did not start"
+                time.sleep(0.2)
+            client = dict(env, LD_PRELOAD=umad2sim(), SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
+
+            def script(*args: str) -> dict:
+                done = subprocess.run(
+                    ["python3", str(SCRIPT), *args],
+                    cwd=state,
+                    env=client,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
+                assert done.returncode == 0, done.stderr[-2000:]
+                return json.loads(done.stdout)
+
+            sm = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
+            subprocess.run(
+                [tool("opensm"), "-F", paths_conf(state), "-g", sm, "-o"],
+                cwd=state,
+                env=client,
+                capture_output=True,
+                timeout=120,
+                check=True,
+            )
+            st = str(tmp_path / "state.json")
+            cleared = script("clear", "--topo", str(tmp_path / "designed.topo"), "--state", st)
+            assert cleared["absent"] == [] and cleared["ports"] > 100
+            node_id = re.search(r'"(S-[0-9a-f]+)"', lines[head]).group(1)
+            for port, counter, value in (
+                (1, "SymbolErrorCounter", 25),
+                (2, "LinkDownedCounter", 1),
+                (3, "SymbolErrorCounter", 999),  # the spare
+                (4, "PortRcvErrors", 10),  # at the threshold: not a finding
+            ):
+                sim.stdin.write(
+                    f'PerformanceSet "{node_id}"[{port}] PortCounters.{counter}={value}\n'
+                )
+            sim.stdin.flush()
+            time.sleep(1.0)
+            judged = script("judge", "--state", st, "--thresholds", json.dumps(thresholds))
+        finally:
+            os.killpg(sim.pid, 15)
+            sim.wait(timeout=30)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    got = sorted((f["port"], f["counter"], f["kind"], f["delta"]) for f in judged["findings"])
+    assert got == [
+        (f"{leaf} port 1", "SymbolErrorCounter", "errors", 25),
+        (f"{leaf} port 2", "LinkDownedCounter", "flap", 1),
+    ]
+    assert judged["ports"] == cleared["ports"] and judged["interval_s"] >= 1.0
+    assert any("link flapped" in s for s in judged["summary"])
