@@ -31,7 +31,7 @@ from infra.fabric.faults import Fault, inject
 from infra.fabric.guids import ca_guid, port_guid
 from infra.fabric.opensm import OpenSmPaths, render_plane
 from infra.fabric.pkeys import HcaPkey, read_pkeys
-from infra.fabric.plane import plane_fabric
+from infra.fabric.plane import PlaneFabric, plane_fabric
 from infra.fabric.topology import write_topology
 from infra.fabric.validate import Finding, Locator, build_expected, compare
 
@@ -215,6 +215,58 @@ def read_opensm_log(text: str, result: SimResult) -> None:
         result.sweep_s = round(end - start, 6)
 
 
+@dataclass
+class Ibsim:
+    """A running ibsim for one plane: the process, the environment its clients (OpenSM,
+    the diags) share with it, and its private socket name."""
+
+    proc: subprocess.Popen
+    env: dict[str, str]
+    sockname: str
+
+
+def start_ibsim(
+    fabric: PlaneFabric, net: Path, state: Path, timeout_s: float, *, commands: bool = False
+) -> Ibsim:
+    """Start ibsim on the topology file `net` in `state` and wait until it serves, sized
+    for the plane (its tables default to far fewer nodes than a site plane). `commands`:
+    a text stdin pipe for ibsim's console (e.g. `PerformanceSet`, as tests do). The caller
+    stops it with procs.stop_group(ibsim.proc)."""
+    n = next(_counter)
+    sockname = f"supercluster-fabric-{os.getpid()}-{n}"
+    # ibsim and OpenSM need no secret of the caller's, and no IBSIM_*/OSM_* setting of
+    # its either (e.g. IBSIM_SERVER_NAME would switch ibsim to TCP mode).
+    env = childenv.minimal(
+        IBSIM_SOCKNAME=sockname,
+        IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
+        OSM_CACHE_DIR=str(state),
+        OSM_TMP_DIR=str(state),
+    )
+    nodes = len(fabric.switches) + len(fabric.cas)
+    ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
+    sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]
+    sizing += ["-P", str(ports + 64)]
+    log_path = state / "ibsim.log"
+    console = [] if commands else ["-n"]  # -n: no console (nothing reads our stdin)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [tool("ibsim"), "-s", *console, *sizing, str(net)],
+            cwd=state,
+            env=env,
+            stdin=subprocess.PIPE if commands else subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=commands,
+        )
+    try:
+        _wait_ready(proc, log_path, timeout=min(timeout_s, 120))
+    except BaseException:
+        procs.stop_group(proc)
+        raise
+    return Ibsim(proc, env, sockname)
+
+
 def simulate_plane(
     design: Design,
     plane: str,
@@ -233,12 +285,8 @@ def simulate_plane(
         hcas_designed=len(fabric.cas),
         faults=faulted.faults if faulted else [],
     )
-    ibsim, opensm, ibnetdiscover, preload = (
-        tool("ibsim"),
-        tool("opensm"),
-        tool("ibnetdiscover"),
-        umad2sim(),
-    )
+    tool("ibsim")  # every missing tool is said before any work
+    opensm, ibnetdiscover, preload = tool("opensm"), tool("ibnetdiscover"), umad2sim()
     state = Path(tempfile.mkdtemp(prefix=f"supercluster-fabric-{plane}-"))
     try:
         paths = OpenSmPaths.under(state)
@@ -254,34 +302,10 @@ def simulate_plane(
                 title=f"plane {plane} for ibsim",
             )
         )
-        n = next(_counter)
-        result.sockname = f"supercluster-fabric-{os.getpid()}-{n}"
-        # ibsim and OpenSM need no secret of the caller's, and no IBSIM_*/OSM_* setting
-        # of its either (e.g. IBSIM_SERVER_NAME would switch ibsim to TCP mode).
-        env = childenv.minimal(
-            IBSIM_SOCKNAME=result.sockname,
-            IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
-            OSM_CACHE_DIR=str(state),
-            OSM_TMP_DIR=str(state),
-        )
-        nodes = len(fabric.switches) + len(fabric.cas)
-        ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
-        sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]
-        sizing += ["-P", str(ports + 64)]
-        ibsim_log = state / "ibsim.log"
-        with open(ibsim_log, "w") as log:
-            sim = subprocess.Popen(
-                [ibsim, "-s", "-n", *sizing, str(net)],
-                cwd=state,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        ibsim = start_ibsim(fabric, net, state, timeout_s)
+        sim, env, result.sockname = ibsim.proc, ibsim.env, ibsim.sockname
         result.pids.append(sim.pid)
         try:
-            _wait_ready(sim, ibsim_log, timeout=min(timeout_s, 120))
             sm_guid = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
             client = dict(env, LD_PRELOAD=preload, SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
             t0 = time.monotonic()
@@ -428,8 +452,8 @@ def failover_plane(
     result.hcas_designed = len(fabric.cas)
     result.master_guid = f"0x{port_guid(ca_guid(master), 1):016x}"
     result.standby_guid = f"0x{port_guid(ca_guid(standby), 1):016x}"
-    ibsim, opensm, ibnetdiscover, sminfo, preload = (
-        tool("ibsim"),
+    tool("ibsim")  # every missing tool is said before any work
+    opensm, ibnetdiscover, sminfo, preload = (
         tool("opensm"),
         tool("ibnetdiscover"),
         tool("sminfo"),
@@ -442,31 +466,10 @@ def failover_plane(
             (state / name).write_text(text)
         net = state / "ibsim.net"
         net.write_text(write_topology(fabric, rate=SIM_RATE, title=f"plane {plane} for ibsim"))
-        n = next(_counter)
-        result.sockname = f"supercluster-fabric-{os.getpid()}-{n}"
-        env = childenv.minimal(
-            IBSIM_SOCKNAME=result.sockname,
-            IBSIM_SERVER_PORT=str(IBSIM_PORTS[(os.getpid() + n) % len(IBSIM_PORTS)]),
-            OSM_TMP_DIR=str(state),
-        )
-        nodes = len(fabric.switches) + len(fabric.cas)
-        ports = sum(p + 1 for p in fabric.switches.values()) + 2 * len(fabric.cas)
-        sizing = ["-N", str(nodes + 16), "-S", str(len(fabric.switches) + 16)]
-        sizing += ["-P", str(ports + 64)]
-        ibsim_log = state / "ibsim.log"
-        with open(ibsim_log, "w") as log:
-            sim = subprocess.Popen(
-                [ibsim, "-s", "-n", *sizing, str(net)],
-                cwd=state,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        ibsim = start_ibsim(fabric, net, state, timeout_s)
+        sim, env, result.sockname = ibsim.proc, ibsim.env, ibsim.sockname
         procs_started.append(sim)
         result.pids.append(sim.pid)
-        _wait_ready(sim, ibsim_log, timeout=min(timeout_s, 120))
 
         def start_sm(ca: str) -> tuple[subprocess.Popen, Path]:
             host = ca.rpartition(" ")[0]

@@ -4,24 +4,18 @@ per-counter thresholds from the inventory, link flaps, designed ports only."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from ibsimplane import swept_plane
 
 from infra.design import compile_design
 from infra.errors import InputError
-from infra.fabric.guids import ca_guid, port_guid
-from infra.fabric.opensm import OpenSmPaths, render_plane
-from infra.fabric.plane import plane_fabric
-from infra.fabric.sim import SIM_RATE, paths_conf, tool, umad2sim
-from infra.fabric.topology import write_topology
+from infra.fabric.sim import tool
 from infra.fleet.counters import designed_ports, judge, parse_perfquery
 from infra.spec import load_spec
 
@@ -91,80 +85,38 @@ def test_real_read_under_ibsim(project_dir: Path) -> None:
     after the interval: exactly the port above threshold and the flapped link fail."""
     thresholds, _ = _thresholds(project_dir)
     design = compile_design(load_spec("dev", project_dir), stack="dev")
-    fabric = plane_fabric(design, "p0")
-    state = Path(tempfile.mkdtemp(prefix="supercluster-counters-"))
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/usr/sbin"),
-        "IBSIM_SOCKNAME": f"supercluster-counters-{os.getpid()}",
-        "OSM_CACHE_DIR": str(state),
-        "OSM_TMP_DIR": str(state),
-    }
-    try:
-        for name, text in render_plane(design, fabric, OpenSmPaths.under(state), qos=False).items():
-            (state / name).write_text(text)
-        (state / "ibsim.net").write_text(write_topology(fabric, rate=SIM_RATE, title="counters"))
-        sizing = ["-N", "300", "-S", "40", "-P", "3000"]
-        with open(state / "ibsim.log", "w") as log:
-            sim = subprocess.Popen(
-                [tool("ibsim"), "-s", *sizing, str(state / "ibsim.net")],
-                cwd=state,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                text=True,
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while "Network simulator ready" not in (state / "ibsim.log").read_text():
-                assert sim.poll() is None and time.monotonic() < deadline, "ibsim did not start"
-                time.sleep(0.2)
-            client = dict(env, LD_PRELOAD=umad2sim(), SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
+    leaf = "p0-leaf-su001-r0"
+    with swept_plane(design) as plane:
 
-            def run(*cmd: str) -> str:
-                return subprocess.run(
-                    cmd,
-                    cwd=state,
-                    env=client,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=True,
-                ).stdout
+        def run(*cmd: str) -> str:
+            done = subprocess.run(
+                cmd, cwd=plane.state, env=plane.client, capture_output=True, text=True,
+                timeout=120, check=True,
+            )  # fmt: skip
+            return done.stdout
 
-            sm = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
-            run(tool("opensm"), "-F", paths_conf(state), "-g", sm, "-o")
-            discovered = run(tool("ibnetdiscover"))
-            leaf = "p0-leaf-su001-r0"
-            lid = _lids(discovered)[leaf]
-            node_id = re.search(rf'"(S-[0-9a-f]+)"\t\t# "{leaf}"', discovered).group(1)
-            designed = [e for a, b, _ in fabric.links for e in (a, b) if e[0] == leaf]
-            ports = designed_ports({leaf: lid}, designed)
-            assert len(ports) == 64
-            read = lambda: "".join(run(tool("perfquery"), str(lid), str(p)) for p in (1, 2, 3))  # noqa: E731
-            run(tool("perfquery"), "-R", str(lid), "1")  # the clear
-            run(tool("perfquery"), "-R", str(lid), "2")
-            run(tool("perfquery"), "-R", str(lid), "3")
-            cleared = parse_perfquery(read())
-            t0 = time.monotonic()
-            for port, counter, value in (
-                (1, "SymbolErrorCounter", 25),
-                (2, "LinkDownedCounter", 1),
-                (3, "SymbolErrorCounter", 4),
-            ):
-                sim.stdin.write(
-                    f'PerformanceSet "{node_id}"[{port}] PortCounters.{counter}={value}\n'
-                )
-            sim.stdin.flush()
-            time.sleep(1.0)
-            after = parse_perfquery(read())
-            interval = time.monotonic() - t0
-        finally:
-            os.killpg(sim.pid, 15)
-            sim.wait(timeout=30)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+        discovered = run(tool("ibnetdiscover"))
+        lid = _lids(discovered)[leaf]
+        node_id = re.search(rf'"(S-[0-9a-f]+)"\t\t# "{leaf}"', discovered).group(1)
+        designed = [e for a, b, _ in plane.fabric.links for e in (a, b) if e[0] == leaf]
+        ports = designed_ports({leaf: lid}, designed)
+        assert len(ports) == 64
+        read = lambda: "".join(run(tool("perfquery"), str(lid), str(p)) for p in (1, 2, 3))  # noqa: E731
+        for port in (1, 2, 3):  # the clear
+            run(tool("perfquery"), "-R", str(lid), str(port))
+        cleared = parse_perfquery(read())
+        t0 = time.monotonic()
+        plane.set_counters(
+            node_id,
+            {
+                (1, "SymbolErrorCounter"): 25,
+                (2, "LinkDownedCounter"): 1,
+                (3, "SymbolErrorCounter"): 4,
+            },
+        )
+        time.sleep(1.0)
+        after = parse_perfquery(read())
+        interval = time.monotonic() - t0
     assert all(v["SymbolErrorCounter"] == 0 for v in cleared.values())
     found = judge(
         cleared,

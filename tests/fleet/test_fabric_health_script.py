@@ -9,22 +9,17 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from ibsimplane import swept_plane
 
 from infra.design import compile_design
-from infra.fabric.guids import ca_guid, port_guid
-from infra.fabric.opensm import OpenSmPaths, render_plane
-from infra.fabric.plane import plane_fabric
-from infra.fabric.sim import SIM_RATE, paths_conf, tool, umad2sim
-from infra.fabric.topology import write_topology
+from infra.fabric.sim import tool
 from infra.fleet.counters import designed_ports, judge, parse_perfquery
 from infra.spec import load_spec
 
@@ -71,16 +66,6 @@ def test_script_on_the_dev_plane_under_ibsim(project_dir: Path, tmp_path: Path) 
     leaves out (taken out of designed.topo: a spare) and below threshold are not."""
     thresholds, _ = _thresholds(project_dir)
     design = compile_design(load_spec("dev", project_dir), stack="dev")
-    fabric = plane_fabric(design, "p0")
-    state = Path(tempfile.mkdtemp(prefix="supercluster-fhscript-"))
-    env = {
-        "PATH": os.pathsep.join(
-            [os.path.dirname(tool("perfquery")), os.environ.get("PATH", "/usr/bin")]
-        ),
-        "IBSIM_SOCKNAME": f"supercluster-fhscript-{os.getpid()}",
-        "OSM_CACHE_DIR": str(state),
-        "OSM_TMP_DIR": str(state),
-    }
     leaf = "p0-leaf-su001-r0"
     rendered = tmp_path / "render"
     assert (
@@ -97,80 +82,34 @@ def test_script_on_the_dev_plane_under_ibsim(project_dir: Path, tmp_path: Path) 
     head = next(i for i, ln in enumerate(lines) if f'# "{leaf}" enhanced port 0' in ln)
     spare = next(i for i in range(head, len(lines)) if lines[i].startswith("[3]\t"))
     (tmp_path / "designed.topo").write_text("".join(lines[:spare] + lines[spare + 1 :]))
-    try:
-        for name, text in render_plane(design, fabric, OpenSmPaths.under(state), qos=False).items():
-            (state / name).write_text(text)
-        (state / "ibsim.net").write_text(write_topology(fabric, rate=SIM_RATE, title="fh"))
-        with open(state / "ibsim.log", "w") as log:
-            sim = subprocess.Popen(
-                [
-                    tool("ibsim"),
-                    "-s",
-                    "-N",
-                    "300",
-                    "-S",
-                    "40",
-                    "-P",
-                    "3000",
-                    str(state / "ibsim.net"),
-                ],
-                cwd=state,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                text=True,
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while "Network simulator ready" not in (state / "ibsim.log").read_text():
-                assert sim.poll() is None and time.monotonic() < deadline, "ibsim did not start"
-                time.sleep(0.2)
-            client = dict(env, LD_PRELOAD=umad2sim(), SIM_HOST=f"H-{ca_guid(fabric.sm_ca):016x}")
+    with swept_plane(design) as plane:
+        # The script finds perfquery and ibnetdiscover on PATH, as on an SM host.
+        diags = os.path.dirname(tool("perfquery"))
+        env = dict(plane.client, PATH=os.pathsep.join([diags, plane.client["PATH"]]))
 
-            def script(*args: str) -> dict:
-                done = subprocess.run(
-                    ["python3", str(SCRIPT), *args],
-                    cwd=state,
-                    env=client,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
-                assert done.returncode == 0, done.stderr[-2000:]
-                return json.loads(done.stdout)
+        def script(*args: str) -> dict:
+            done = subprocess.run(
+                ["python3", str(SCRIPT), *args], cwd=plane.state, env=env, capture_output=True,
+                text=True, timeout=600,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            return json.loads(done.stdout)
 
-            sm = f"0x{port_guid(ca_guid(fabric.sm_ca), 1):016x}"
-            subprocess.run(
-                [tool("opensm"), "-F", paths_conf(state), "-g", sm, "-o"],
-                cwd=state,
-                env=client,
-                capture_output=True,
-                timeout=120,
-                check=True,
-            )
-            st = str(tmp_path / "state.json")
-            cleared = script("clear", "--topo", str(tmp_path / "designed.topo"), "--state", st)
-            assert cleared["absent"] == [] and cleared["ports"] > 100
-            node_id = re.search(r'"(S-[0-9a-f]+)"', lines[head]).group(1)
-            for port, counter, value in (
-                (1, "SymbolErrorCounter", 25),
-                (2, "LinkDownedCounter", 1),
-                (3, "SymbolErrorCounter", 999),  # the spare
-                (4, "PortRcvErrors", 10),  # at the threshold: not a finding
-            ):
-                sim.stdin.write(
-                    f'PerformanceSet "{node_id}"[{port}] PortCounters.{counter}={value}\n'
-                )
-            sim.stdin.flush()
-            time.sleep(1.0)
-            judged = script("judge", "--state", st, "--thresholds", json.dumps(thresholds))
-        finally:
-            os.killpg(sim.pid, 15)
-            sim.wait(timeout=30)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+        st = str(tmp_path / "state.json")
+        cleared = script("clear", "--topo", str(tmp_path / "designed.topo"), "--state", st)
+        assert cleared["absent"] == [] and cleared["ports"] > 100
+        node_id = re.search(r'"(S-[0-9a-f]+)"', lines[head]).group(1)
+        plane.set_counters(
+            node_id,
+            {
+                (1, "SymbolErrorCounter"): 25,
+                (2, "LinkDownedCounter"): 1,
+                (3, "SymbolErrorCounter"): 999,  # the spare
+                (4, "PortRcvErrors"): 10,  # at the threshold: not a finding
+            },
+        )
+        time.sleep(1.0)
+        judged = script("judge", "--state", st, "--thresholds", json.dumps(thresholds))
     got = sorted((f["port"], f["counter"], f["kind"], f["delta"]) for f in judged["findings"])
     assert got == [
         (f"{leaf} port 1", "SymbolErrorCounter", "errors", 25),
