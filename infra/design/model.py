@@ -123,6 +123,23 @@ class PhasePower:
     onsite_kw: float  # on-site generation (storage is a bridge, never counted)
     storage_kw: float
 
+    @property
+    def supply_kw(self) -> float:
+        """What the phase may draw: the contract plus on-site generation."""
+        return self.contract_kw + self.onsite_kw
+
+    def loads(self) -> dict:
+        """The phase's figures as the Pulumi resource and the design summary both show
+        them (one shape, one home)."""
+        return {
+            "halls": list(self.halls),
+            "sus": self.sus,
+            "it_kw": self.it_kw,
+            "facility_kw": self.facility_kw,
+            "contract_kw": self.contract_kw,
+            "onsite_kw": self.onsite_kw,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RackCooling:

@@ -116,7 +116,7 @@ def cdu_overload(design: Design) -> Iterator[Violation]:
 
 def power_contract(design: Design) -> Iterator[Violation]:
     for p in design.power.phases:
-        supply = p.contract_kw + p.onsite_kw
+        supply = p.supply_kw
         if p.facility_kw > supply:
             yield Violation(
                 "power.contract_exceeded",
@@ -131,7 +131,7 @@ def power_contract(design: Design) -> Iterator[Violation]:
 def power_headroom(design: Design) -> Iterator[Violation]:
     """A phase that fits its supply, but barely (an exceeded one is power_contract's)."""
     for p in design.power.phases:
-        supply = p.contract_kw + p.onsite_kw
+        supply = p.supply_kw
         if supply and 0 <= (supply - p.facility_kw) / supply < HEADROOM_WARNING:
             yield Violation(
                 "power.contract_headroom",

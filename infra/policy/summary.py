@@ -51,13 +51,8 @@ def summarize(design: Design, violations: list[Violation]) -> dict:
             "phases": [
                 {
                     "phase": ph.phase,
-                    "halls": list(ph.halls),
-                    "sus": ph.sus,
-                    "it_kw": ph.it_kw,
-                    "facility_kw": ph.facility_kw,
-                    "contract_kw": ph.contract_kw,
-                    "onsite_kw": ph.onsite_kw,
-                    "headroom_kw": round(ph.contract_kw + ph.onsite_kw - ph.facility_kw, 3),
+                    **ph.loads(),
+                    "headroom_kw": round(ph.supply_kw - ph.facility_kw, 3),
                 }
                 for ph in p.phases
             ],

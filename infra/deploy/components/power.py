@@ -39,15 +39,7 @@ class PowerPlant(Component):
         self.phases = [
             PowerPhase(
                 f"phase-{ph.phase}",
-                {
-                    "halls": list(ph.halls),
-                    "sus": ph.sus,
-                    "it_kw": ph.it_kw,
-                    "facility_kw": ph.facility_kw,
-                    "contract_kw": ph.contract_kw,
-                    "onsite_kw": ph.onsite_kw,
-                    "storage_kw": ph.storage_kw,
-                },
+                {**ph.loads(), "storage_kw": ph.storage_kw},
                 self.child,
             )
             for ph in p.phases
