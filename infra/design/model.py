@@ -102,6 +102,31 @@ class Plane:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchL3:
+    """A Spectrum-X switch's routing identity: its BGP ASN and its loopback (also the BGP
+    router-id). Switch-to-switch links are BGP unnumbered (IPv6 link-local, RFC 5549), so
+    the loopback is the only address a switch owns besides its NIC-facing /31s."""
+
+    name: str  # the Switch's name
+    asn: int  # 4-byte private ASN (RFC 6996): each leaf its own, a pod's spines one, cores one
+    loopback: str  # "a.b.c.d/32"
+
+
+@dataclass(frozen=True, slots=True)
+class NicL3:
+    """One NIC's routed link to its leaf: a /31 (RFC 3021), the leaf side the even address
+    (the NIC's gateway), the NIC the odd one; the leaf redistributes it as connected."""
+
+    node: str
+    rail: int
+    device: str  # "mlx5_<rail>"
+    leaf: str
+    leaf_port: int  # 1-based logical leaf port (ethernet.port_name maps it to swpNsM)
+    address: str  # the NIC's address, "a.b.c.d/31"
+    gateway: str  # the leaf side, "a.b.c.d" (no prefix length)
+
+
+@dataclass(frozen=True, slots=True)
 class RackPower:
     rack: str
     hall: str
@@ -220,3 +245,8 @@ class Design:
     # site's design, so its cable ids are the site's labels. Empty: numbered in order.
     link_numbers: tuple[int, ...] = ()
     sm_hosts: tuple[SmHost, ...] = ()  # dedicated subnet managers (fabric.subnet_managers)
+    # fabric.technology: "infiniband_ndr" or "spectrum_x". Spectrum-X designs hold one
+    # plane "p0" with all rails, and the L3 plan below (empty for InfiniBand).
+    technology: str = "infiniband_ndr"
+    switches_l3: tuple[SwitchL3, ...] = ()  # in the order of `switches`
+    nics_l3: tuple[NicL3, ...] = ()  # node order, then rail
