@@ -24,7 +24,6 @@ def port_name(tier: str, port: int) -> str:
             return f"swp{(port - 1) // 2 + 1}s{(port - 1) % 2}"
         if LEAF_DOWN_PORTS < port <= LEAF_PORTS:
             return f"swp{port - LEAF_DOWN_PORTS + LEAF_DOWN_CAGES}"
-    elif tier in ("spine", "core"):
-        if 1 <= port <= 64:
-            return f"swp{port}"
+    elif tier in ("spine", "core") and 1 <= port <= 64:
+        return f"swp{port}"
     raise ValueError(f"no port {port} on a Spectrum-X {tier}")
