@@ -227,8 +227,15 @@ class Cabling(Model):
     in_rack_m: Metres = 1.0  # both ends in one rack
 
 
+# 4-byte private ASNs (RFC 6996): 4,200,000,000-4,294,967,294. One per leaf, one per pod's
+# spines, one for the cores: a memphis-size fabric needs under 2,000.
+ASN_PRIVATE_4B = (4_200_000_000, 4_294_967_294)
+
+
 class Fabric(Model):
-    technology: Literal["infiniband_ndr", "roce_400g"] = "infiniband_ndr"
+    # infiniband_ndr: per-plane InfiniBand fat trees under OpenSM. spectrum_x: one RoCE v2
+    # Ethernet fabric of SN5600 switches, BGP unnumbered underlay (docs/spectrum-x.md).
+    technology: Literal["infiniband_ndr", "spectrum_x"] = "infiniband_ndr"
     topology: Literal["rail_optimized_fat_tree"] = "rail_optimized_fat_tree"
     su_nodes: Int(gt=0, le=1_024) = 32
     tiers: Literal[2, 3, "auto"] = "auto"
@@ -252,6 +259,10 @@ class Fabric(Model):
     subnet_managers: Int(ge=0, le=8) = 0
     core_area: CoreArea | None = None
     cabling: Cabling = Cabling()
+    # spectrum_x: the first ASN of the BGP plan (leaves, then pod spines, then cores).
+    # The InfiniBand-only settings above (lmc, ufm, subnet_managers, split_mode) and the
+    # spectrum_x pools are cross-checked by infra.design.layout.check_references.
+    asn_base: Int(ge=ASN_PRIVATE_4B[0], le=ASN_PRIVATE_4B[1]) = ASN_PRIVATE_4B[0]
 
 
 class Addressing(Model):
@@ -262,10 +273,16 @@ class Addressing(Model):
 
     mgmt_cidr: Annotated[StrictStr, Field(max_length=64)]
     bmc_cidr: Annotated[StrictStr, Field(max_length=64)]
+    # spectrum_x (required there, optional for InfiniBand): one /32 loopback per switch,
+    # one /31 per NIC (leaf side the even address, the NIC the odd one, RFC 3021).
+    fabric_loopback_cidr: Annotated[StrictStr, Field(max_length=64)] | None = None
+    rail_cidr: Annotated[StrictStr, Field(max_length=64)] | None = None
 
-    @field_validator("mgmt_cidr", "bmc_cidr")
+    @field_validator("mgmt_cidr", "bmc_cidr", "fabric_loopback_cidr", "rail_cidr")
     @classmethod
-    def _ipv4_network(cls, value: str) -> str:
+    def _ipv4_network(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             net = ipaddress.ip_network(value, strict=True)
         except ValueError as exc:
@@ -276,10 +293,17 @@ class Addressing(Model):
 
     @model_validator(mode="after")
     def _pools_apart(self) -> Addressing:
-        """A node's management and BMC addresses must never be the same host."""
-        mgmt, bmc = ipaddress.ip_network(self.mgmt_cidr), ipaddress.ip_network(self.bmc_cidr)
-        if mgmt.overlaps(bmc):
-            raise ValueError(f"mgmt_cidr {mgmt} and bmc_cidr {bmc} overlap: use separate pools")
+        """No two pools may share an address: a node's management and BMC addresses, a
+        switch loopback and a NIC link must never be the same host."""
+        pools = [
+            (key, ipaddress.ip_network(value))
+            for key in ("mgmt_cidr", "bmc_cidr", "fabric_loopback_cidr", "rail_cidr")
+            if (value := getattr(self, key)) is not None
+        ]
+        for i, (key_a, a) in enumerate(pools):
+            for key_b, b in pools[i + 1 :]:
+                if a.overlaps(b):
+                    raise ValueError(f"{key_a} {a} and {key_b} {b} overlap: use separate pools")
         return self
 
 

@@ -3,7 +3,7 @@ loads them into typed records, once per process."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -38,6 +38,16 @@ class Medium:
     name: str
     max_reach_m: float
     power_w_per_end: float
+    fabric: str = "infiniband"  # "infiniband" | "ethernet"
+    use: str = ""  # ethernet: "nic" (leaf to SuperNIC, 400G) | "switch" (800G)
+
+
+@dataclass(frozen=True, slots=True)
+class NicModel:
+    name: str
+    port_gbps: int
+    ports: int
+    form_factor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +73,16 @@ class PduModel:
 class Catalog:
     nodes: dict[str, NodeModel]
     switches: dict[str, SwitchModel]
-    media: tuple[Medium, ...]  # cheapest first
+    media: tuple[Medium, ...]  # InfiniBand media, cheapest first
     cdus: dict[str, CduModel]
     pdus: dict[str, PduModel]
     tcs_lpm_per_kw: float
+    nics: dict[str, NicModel] = field(default_factory=dict)
+    eth_media: tuple[Medium, ...] = ()  # Spectrum-X media, cheapest first per `use`
+
+    def media_by_name(self) -> dict[str, Medium]:
+        """Every medium of both fabrics by name (names are unique across the catalog)."""
+        return {m.name: m for m in (*self.media, *self.eth_media)}
 
 
 def figures(entry: dict) -> dict:
@@ -83,11 +99,14 @@ def load_catalog(path: Path | None = None) -> Catalog:
     def table(key: str, cls: type) -> dict:
         return {name: cls(name=name, **figures(fields)) for name, fields in raw[key].items()}
 
+    media = [Medium(**figures(m)) for m in raw["media"]]
     return Catalog(
         nodes=table("nodes", NodeModel),
         switches=table("switches", SwitchModel),
-        media=tuple(Medium(**figures(m)) for m in raw["media"]),
+        media=tuple(m for m in media if m.fabric == "infiniband"),
         cdus=table("cdus", CduModel),
         pdus=table("pdus", PduModel),
         tcs_lpm_per_kw=float(raw["cooling"]["tcs_lpm_per_kw"]),
+        nics=table("nics", NicModel),
+        eth_media=tuple(m for m in media if m.fabric == "ethernet"),
     )

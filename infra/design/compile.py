@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.catalog import Catalog, load_catalog
 from infra.design.cooling import compile_cooling
+from infra.design.ethernet import EthernetResult, compile_ethernet
 from infra.design.fabric import compile_fabric, place_links
 from infra.design.layout import Layout, address_plan, compile_layout, make_nodes
 from infra.design.model import Design, SmHost
@@ -15,7 +16,10 @@ from infra.spec import ClusterSpec
 def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None = None) -> Design:
     catalog = catalog or load_catalog()
     layout = compile_layout(spec, catalog)
-    fabric = compile_fabric(spec, catalog, layout)
+    if spec.fabric.technology == "spectrum_x":
+        fabric = compile_ethernet(spec, catalog, layout)
+    else:
+        fabric = compile_fabric(spec, catalog, layout)
     nodes = make_nodes(layout, spec, fabric.hcas)
     racks = layout.racks + fabric.racks
     device_rack = {n.name: n.rack for n in nodes}
@@ -52,6 +56,9 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         ufm_rack=layout.ufm.rack if layout.ufm else "",
         ufm_u=layout.ufm.u if layout.ufm else 0,
         sm_hosts=tuple(sm_hosts),
+        technology=spec.fabric.technology,
+        switches_l3=tuple(fabric.switches_l3) if isinstance(fabric, EthernetResult) else (),
+        nics_l3=tuple(fabric.nics_l3) if isinstance(fabric, EthernetResult) else (),
     )
 
 

@@ -45,9 +45,10 @@ class _Racking:
     """Assigns switches to U slots: leaves to their row's network racks, spines and
     cores to numbered racks in a hall's spine area or the core area."""
 
-    def __init__(self, spec: ClusterSpec, layout: Layout):
+    def __init__(self, spec: ClusterSpec, layout: Layout, height_u: int = 1):
         self.spec = spec
         self.per_rack = spec.fabric.switches_per_rack
+        self.height_u = height_u  # a 2U SN5600 takes two U per slot
         self.layout = layout
         self.row_fill: dict[tuple[str, str], int] = {}
         self.area_fill: dict[tuple[str, str], int] = {}
@@ -68,7 +69,7 @@ class _Racking:
                 ]
             )
         self.row_fill[key] = n + 1
-        return racks[n // self.per_rack], n % self.per_rack + 1
+        return racks[n // self.per_rack], n % self.per_rack * self.height_u + 1
 
     def _row_path(self, key: tuple[str, str]) -> str:
         for h, hall in enumerate(self.spec.halls):
@@ -80,7 +81,10 @@ class _Racking:
     def area(self, hall: str, kind: str) -> tuple[str, int]:
         n = self.area_fill.get((hall, kind), 0)
         self.area_fill[(hall, kind)] = n + 1
-        return f"{hall}-{kind}-{n // self.per_rack + 1:02d}", n % self.per_rack + 1
+        return (
+            f"{hall}-{kind}-{n // self.per_rack + 1:02d}",
+            n % self.per_rack * self.height_u + 1,
+        )
 
     def area_racks(self, spec: ClusterSpec) -> list[Rack]:
         out = []
@@ -315,16 +319,24 @@ def place_links(
     rack_xy: dict[str, tuple[float, float]],
 ) -> list[Link]:
     """Fill each link's length (from its racks' positions) and the cheapest medium that
-    reaches; "" when nothing does (a reach violation for infra/policy)."""
+    reaches; "" when nothing does (a reach violation for infra/policy). InfiniBand links
+    take the InfiniBand media; Spectrum-X NIC links the 400G splitter media, its switch
+    links the 800G media."""
     cabling = spec.fabric.cabling
-    cache: dict[tuple[str, str], tuple[float, str]] = {}
+    if spec.fabric.technology == "spectrum_x":
+        nic = tuple(m for m in catalog.eth_media if m.use == "nic")
+        sw = tuple(m for m in catalog.eth_media if m.use == "switch")
+        media = {"node_leaf": nic, "leaf_spine": sw, "spine_core": sw}
+    else:
+        media = dict.fromkeys(("node_leaf", "leaf_spine", "spine_core"), catalog.media)
+    cache: dict[tuple[str, str, str], tuple[float, str]] = {}
     placed = []
     for tier, plane, a_dev, a_port, b_dev, b_port in links:
-        key = (device_rack[a_dev], device_rack[b_dev])
+        key = (device_rack[a_dev], device_rack[b_dev], tier)
         hit = cache.get(key)
         if hit is None:
             length = cable_length_m(rack_xy[key[0]], rack_xy[key[1]], key[0] == key[1], cabling)
-            medium = next((m.name for m in catalog.media if m.max_reach_m >= length), "")
+            medium = next((m.name for m in media[tier] if m.max_reach_m >= length), "")
             hit = cache[key] = (length, medium)
         placed.append(Link(tier, plane, a_dev, a_port, b_dev, b_port, *hit[::-1]))
     return placed

@@ -91,13 +91,13 @@ def check_references(spec: ClusterSpec, catalog: Catalog) -> None:
         problems.append(
             at("fabric.network_pdu_model", f"unknown PDU model {fab.network_pdu_model!r}")
         )
-    if fab.technology != "infiniband_ndr":
+    if fab.technology == "spectrum_x":
+        problems += _spectrum_x_problems(spec, catalog)
+    elif (
+        fab.switch in catalog.switches and fab.split_mode not in catalog.switches[fab.switch].ports
+    ):
         problems.append(
-            at(
-                "fabric.technology",
-                f"{fab.technology} is modelled in the spec but "
-                "not yet compiled; use infiniband_ndr",
-            )
+            at("fabric.switch", f"{fab.switch} is not an InfiniBand switch (use QM9700)")
         )
     halls = set()
     for h, hall in enumerate(spec.halls):
@@ -129,6 +129,34 @@ def check_references(spec: ClusterSpec, catalog: Catalog) -> None:
         phases.add(phase.name)
     if problems:
         raise InputError(capped(problems))  # 1,000 rows of one bad type: not 1,000 lines
+
+
+# InfiniBand-only fabric settings and their defaults: set on a spectrum_x fabric they
+# would mean nothing, so they are refused rather than silently ignored.
+_IB_ONLY = {"lmc": 0, "ufm": None, "subnet_managers": 0, "split_mode": "ndr400"}
+
+
+def _spectrum_x_problems(spec: ClusterSpec, catalog: Catalog) -> list[str]:
+    fab = spec.fabric
+    problems = [
+        at(f"fabric.{key}", "InfiniBand-only setting: remove it with technology spectrum_x")
+        for key, default in _IB_ONLY.items()
+        if getattr(fab, key) != default
+    ]
+    if fab.planes != "single":
+        problems.append(
+            at("fabric.planes", "spectrum_x is one routed fabric holding every rail: single")
+        )
+    model = catalog.switches.get(fab.switch)
+    if model is not None and "leaf" not in model.ports:
+        problems.append(at("fabric.switch", f"{fab.switch} is not an Ethernet switch (use SN5600)"))
+    for key, what in (
+        ("fabric_loopback_cidr", "one /32 per switch"),
+        ("rail_cidr", "one /31 per NIC"),
+    ):
+        if getattr(spec.addressing, key) is None:
+            problems.append(at(f"addressing.{key}", f"required with spectrum_x ({what})"))
+    return problems
 
 
 def check_size(spec: ClusterSpec, catalog: Catalog) -> None:

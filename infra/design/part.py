@@ -58,6 +58,9 @@ def hall_part(design: Design, halls: Iterable[str], stack: str) -> Design:
         ufm_rack=design.ufm_rack if ufm_here else "",
         ufm_u=design.ufm_u if ufm_here else 0,
         sm_hosts=sm_hosts,
+        # Spectrum-X: the L3 plan of the part's own switches and NICs
+        switches_l3=tuple(s for s in design.switches_l3 if s.name in devices),
+        nics_l3=tuple(n for n in design.nics_l3 if n.node in devices),
     )
 
 

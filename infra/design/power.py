@@ -16,7 +16,7 @@ def switch_draw_kw(
 ) -> dict[str, tuple[float, float]]:
     """(expected, nameplate) kW per switch: its base draw plus one transceiver per used
     port (expected); the datasheet maximum (nameplate)."""
-    per_end = {m.name: m.power_w_per_end for m in catalog.media}
+    per_end = {name: m.power_w_per_end for name, m in catalog.media_by_name().items()}
     optics_w: dict[str, float] = defaultdict(float)
     for link in links:
         w = per_end.get(link.medium, 0.0)
