@@ -84,6 +84,21 @@ class OpenSmPaths:
     dump_dir: str = "/var/log/"
 
     @classmethod
+    def for_plane(cls, plane: str) -> OpenSmPaths:
+        """On an SM host: one directory and one log per plane. A host with a port in
+        several planes (a per-rail site's SM server) runs one OpenSM per plane, and each
+        reads its own GUID lists and partitions (the opensm role deploys them there)."""
+        etc = f"/etc/opensm/{plane}"
+        return cls(
+            root_guids=f"{etc}/root_guids.conf",
+            cn_guids=f"{etc}/cn_guids.conf",
+            partitions=f"{etc}/partitions.conf",
+            node_name_map=f"{etc}/node-name-map",
+            log_file=f"/var/log/opensm-{plane}.log",
+            dump_dir=f"/var/log/opensm-{plane}/",
+        )
+
+    @classmethod
     def under(cls, root: Path) -> OpenSmPaths:
         return cls(
             root_guids=str(root / "root_guids.conf"),
@@ -164,7 +179,7 @@ def opensm_conf(
     artifact (infra/deploy/render.py), so both write the same bytes. `sm_ca`: the SM
     host's HCA to bind to (default: the plane's master). `qos` None: the design's
     default, on only where the plane carries storage (fabric.storage_on_rails)."""
-    paths = paths or OpenSmPaths()
+    paths = paths or OpenSmPaths.for_plane(fabric.name)
     guids = guids or GuidSource()
     sm_ca = sm_ca or fabric.sm_ca
     plane = next(p for p in design.planes if p.name == fabric.name)
@@ -199,7 +214,7 @@ def render_plane(
     """File name -> content for one subnet. QoS (SL2VL/VL arbitration programming, which
     dominates sweep time: see docs/fabric.md) is on only where the plane carries storage,
     unless `qos` says otherwise."""
-    paths = paths or OpenSmPaths()
+    paths = paths or OpenSmPaths.for_plane(fabric.name)
     guids = guids or GuidSource()
     env = _env()
     common = {"plane": fabric.name, "stack": design.stack}

@@ -159,7 +159,13 @@ def run(*cmd):
     return done.stdout
 
 
-def clear(topo_path, state_path):
+def via(ca):
+    """Options that send a query out of one HCA: an SM host with a port in several planes
+    (a per-rail site) reaches each plane only through that plane's HCA."""
+    return ["-C", ca, "-P", "1"] if ca else []
+
+
+def clear(topo_path, state_path, ca=None):
     try:
         with open(topo_path) as f:
             designed = parse_topology(f.read())
@@ -169,7 +175,7 @@ def clear(topo_path, state_path):
         ) from exc
     if not designed:
         raise Failure(f"{topo_path}: no nodes (not a designed.topo)")
-    live = parse_topology(run("ibnetdiscover"))
+    live = parse_topology(run("ibnetdiscover", *via(ca)))
     ports, absent = [], []
     for guid, node in sorted(designed.items(), key=lambda kv: kv[1]["name"]):
         found = live.get(guid)
@@ -179,9 +185,9 @@ def clear(topo_path, state_path):
         for port in node["ports"]:
             ports.append([found["lid"], port, f"{node['name']} port {port}"])
     for lid, port, _ in ports:
-        run("perfquery", "-R", str(lid), str(port))
+        run("perfquery", *via(ca), "-R", str(lid), str(port))
     with open(state_path, "w") as f:
-        json.dump({"cleared_at": time.time(), "ports": ports, "absent": absent}, f)
+        json.dump({"cleared_at": time.time(), "ports": ports, "absent": absent, "ca": ca}, f)
     return {"ports": len(ports), "absent": absent}
 
 
@@ -195,7 +201,9 @@ def read_and_judge(state_path, thresholds):
     for lid, port, _ in state["ports"]:
         # A port that does not answer is left out: judge reports it unreadable.
         with contextlib.suppress(Failure):
-            after.update(parse_perfquery(run("perfquery", str(lid), str(port))))
+            after.update(
+                parse_perfquery(run("perfquery", *via(state.get("ca")), str(lid), str(port)))
+            )
     interval = time.time() - state["cleared_at"]
     ports = {(lid, port): name for lid, port, name in state["ports"]}
     findings = judge({}, after, interval, thresholds, ports)
@@ -224,13 +232,14 @@ def main(argv=None):
     c = sub.add_parser("clear")
     c.add_argument("--topo", required=True)
     c.add_argument("--state", required=True)
+    c.add_argument("--ca", help="the HCA to query the plane through (default: the first)")
     j = sub.add_parser("judge")
     j.add_argument("--state", required=True)
     j.add_argument("--thresholds", required=True, help="JSON: counter -> the most per interval")
     args = parser.parse_args(argv)
     try:
         if args.mode == "clear":
-            out = clear(args.topo, args.state)
+            out = clear(args.topo, args.state, args.ca)
         else:
             out = read_and_judge(args.state, json.loads(args.thresholds))
     except Failure as exc:

@@ -21,7 +21,7 @@ def test_opensm_files_for_a_superpod_plane(superpod_design):
     files = render_plane(superpod_design, fabric)
     conf = files["opensm.conf"]
     assert "routing_engine ftree,updn\n" in conf  # a deadlock-free fallback, never minhop
-    assert "root_guid_file /etc/opensm/root_guids.conf\n" in conf
+    assert "root_guid_file /etc/opensm/p0/root_guids.conf\n" in conf
     assert f"guid {hex_guid(port_guid(ca_guid('ufm mlx5_0'), 1))}\n" in conf  # SM on UFM
     assert "qos FALSE\n" in conf and "qos_sl2vl 0,1," in conf  # storage has its own NICs
     roots = files["root_guids.conf"].split()
