@@ -152,7 +152,8 @@ def _site_layer(
             opts=site.child,
         )
         for kind, art in (("cabling", fp.cabling), ("opensm_conf", fp.opensm)):
-            artifacts[f"{p.name}/{kind}"] = {"path": art.path, "sha256": art.sha256}
+            if art is not None:  # no opensm.conf on Ethernet
+                artifacts[f"{p.name}/{kind}"] = {"path": art.path, "sha256": art.sha256}
         planes[p.name] = {"rails": list(p.rails), "lids": p.lids, "endpoints": p.endpoints}
     return {"artifacts": artifacts, "planes": planes}
 
@@ -182,7 +183,8 @@ def resource_count(plan: StackPlan, ix: DesignIndex, manage_bmcs: bool = False) 
     if plan.has_site:
         tiers = {(s.plane, s.tier) for s in d.switches}
         n += 2 + len(d.power.phases)  # power plant + phases, cooling plant
-        n += sum(4 for _ in d.planes) + len(tiers)  # plane, SM, 2 artifacts; switch tiers
+        per_plane = 4 if d.technology == "infiniband_ndr" else 2  # plane, cabling (+SM, opensm)
+        n += per_plane * len(d.planes) + len(tiers)  # and the switch tiers
     else:
         n += 1  # StackReference to the site stack
     for hall in plan.halls:

@@ -23,6 +23,7 @@ def summarize(design: Design, violations: list[Violation]) -> dict:
         "racks": sum(1 for r in design.racks if r.kind == "compute"),
         "network_racks": sum(1 for r in design.racks if r.kind == "network"),
         "scalable_units": len({n.su for n in design.nodes}),
+        "technology": design.technology,
         "planes": len(design.planes),
         "switches": {t: switches.get(t, 0) for t in ("leaf", "spine", "core")},
         "links": {t: links.get(t, 0) for t in TIERS},
@@ -82,7 +83,7 @@ def render_text(summary: dict) -> str:
         f"site {s['site']} (stack {s['stack']}): {s['gpus']:,} GPUs, {s['nodes']:,} nodes, "
         f"{s['racks']:,} compute racks + {s['network_racks']:,} network racks, "
         f"{s['scalable_units']} SUs",
-        f"fabric: {s['planes']} plane(s); switches leaf {s['switches']['leaf']:,} / spine "
+        f"fabric: {s['technology']}, {s['planes']} plane(s); switches leaf {s['switches']['leaf']:,} / spine "
         f"{s['switches']['spine']:,} / core {s['switches']['core']:,}; links node-leaf "
         f"{s['links']['node_leaf']:,} / leaf-spine {s['links']['leaf_spine']:,} / spine-core "
         f"{s['links']['spine_core']:,}",

@@ -1,6 +1,7 @@
-"""Layered stacks: the memphis site stack plus one stack per hall, each within the
-resource budget, the halls reading the site through a StackReference; and the rules of
-how a stack file names its layer."""
+"""Layered stacks: the memphis site stack (Spectrum-X, as built) and memphis-ib (its
+InfiniBand design), each plus one stack per hall, every stack within the resource budget,
+the halls reading their site through a StackReference; and the rules of how a stack file
+names its layer."""
 
 from __future__ import annotations
 
@@ -14,11 +15,17 @@ from infra.deploy.stacks import RESOURCE_BUDGET, hall_stacks, load_plan, stack_o
 from infra.errors import InputError
 
 MEMPHIS = ["memphis", "memphis-hall1", "memphis-hall2", "memphis-hall3", "memphis-hall4"]
+MEMPHIS_IB = ["memphis-ib", *(f"memphis-ib-hall{i}" for i in range(1, 5))]
 
 
 @pytest.fixture(scope="module")
 def memphis(project_dir) -> list[MockRun]:
     return run_site("memphis", project_dir)
+
+
+@pytest.fixture(scope="module")
+def memphis_ib(project_dir) -> list[MockRun]:
+    return run_site("memphis-ib", project_dir)
 
 
 def test_memphis_layers_and_order(project_dir) -> None:
@@ -30,23 +37,43 @@ def test_memphis_layers_and_order(project_dir) -> None:
     assert load_plan("memphis-hall3", project_dir).halls == ("hall3",)
     assert stack_order("memphis-hall2", project_dir) == ["memphis-hall2"]
     assert stack_order("dev", project_dir) == ["dev"]
+    assert stack_order("memphis-ib", project_dir) == MEMPHIS_IB
+    assert load_plan("memphis-ib-hall4", project_dir).spec_stack == "memphis-ib"
 
 
-def test_every_memphis_stack_within_budget(memphis: list[MockRun]) -> None:
+def test_every_memphis_stack_within_budget(
+    memphis: list[MockRun], memphis_ib: list[MockRun]
+) -> None:
     assert [r.stack for r in memphis] == MEMPHIS
-    for run in memphis:
+    assert [r.stack for r in memphis_ib] == MEMPHIS_IB
+    for run in (*memphis, *memphis_ib):
         assert len(run.resources) <= RESOURCE_BUDGET, (run.stack, len(run.resources))
 
 
 def test_site_stack_holds_plants_and_fabric(memphis: list[MockRun]) -> None:
+    """memphis as built: one Spectrum-X fabric, no subnet manager, no opensm.conf."""
     site = memphis[0]
+    counts = site.counts()
+    assert counts["supercluster:fabric:FabricPlane"] == 1  # one routed fabric, all rails
+    assert counts["supercluster:fabric:SwitchTier"] == 3  # leaf, spine, core
+    assert counts["supercluster:fabric:SubnetManager"] == 0
+    assert counts["supercluster:site:Hall"] == 0 and counts["supercluster:site:Rack"] == 0
+    assert "inventory" not in site.outputs
+    assert list(site.outputs["artifacts"]) == ["p0/cabling"]
+    assert site.outputs["summary"]["gpus"] == 100_352
+    assert site.outputs["planes"]["p0"]["rails"] == list(range(8))
+
+
+def test_ib_site_stack_holds_plants_and_planes(memphis_ib: list[MockRun]) -> None:
+    site = memphis_ib[0]
     counts = site.counts()
     assert counts["supercluster:fabric:FabricPlane"] == 8  # one subnet per rail
     assert counts["supercluster:fabric:SwitchTier"] == 24  # leaf, spine, core each
+    assert counts["supercluster:fabric:SubnetManager"] == 8
     assert counts["supercluster:site:Hall"] == 0 and counts["supercluster:site:Rack"] == 0
-    assert "inventory" not in site.outputs
     assert len(site.outputs["artifacts"]) == 16  # cabling + opensm.conf per plane
-    assert site.outputs["summary"]["gpus"] == 100_352
+    # two node slots of su001 hold the subnet manager hosts (master + standby)
+    assert site.outputs["summary"]["gpus"] == 100_352 - 16
 
 
 def test_hall_stacks_hold_their_hall(memphis: list[MockRun]) -> None:
@@ -105,11 +132,13 @@ def test_bad_layer_files_are_one_line_errors(tmp_path, project_dir) -> None:
         load_plan("y", tmp)
 
 
-def test_resource_count_matches_what_registers(memphis: list[MockRun], project_dir) -> None:
+def test_resource_count_matches_what_registers(
+    memphis: list[MockRun], memphis_ib: list[MockRun], project_dir
+) -> None:
     from infra.deploy.components.index import DesignIndex
     from infra.deploy.program import design_for, resource_count
 
-    for run in memphis:
+    for run in (*memphis, *memphis_ib):
         design, _ = design_for(run.plan.spec, run.plan.spec_stack)
         assert resource_count(run.plan, DesignIndex.build(design)) == len(run.resources)
 

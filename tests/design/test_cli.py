@@ -214,12 +214,30 @@ def test_init_superpod_writes_a_valid_stack(capsys, tmp_path):
 
 
 def test_memphis_reference_stack(capsys, project_dir):
+    """memphis as built: one Spectrum-X fabric of three tiers."""
     code, out, _ = run(
         capsys, "design", "--stack", "memphis", "--project-dir", str(project_dir), "--json"
     )
     data = json.loads(out)
     assert code == 0
-    assert data["gpus"] >= 100_000 and data["planes"] == 8
+    assert data["gpus"] == 100_352 and data["planes"] == 1
+    assert data["technology"] == "spectrum_x"
+    assert [(p["tiers"], p["lids"]) for p in data["fabric"]] == [(3, 0)]
+    assert data["switches"] == {"leaf": 1568, "spine": 1568, "core": 1024}
+    assert [p["phase"] for p in data["power"]["phases"]] == ["p1-hall1", "p2-hall2", "p3-full"]
+    assert all(p["headroom_kw"] > 0 for p in data["power"]["phases"])
+    assert data["violations"] == []
+
+
+def test_memphis_ib_reference_stack(capsys, project_dir):
+    """The InfiniBand design of the same site: 8 per-rail planes under the LID limit."""
+    code, out, _ = run(
+        capsys, "design", "--stack", "memphis-ib", "--project-dir", str(project_dir), "--json"
+    )
+    data = json.loads(out)
+    assert code == 0
+    assert data["technology"] == "infiniband_ndr"
+    assert data["nodes"] == 12_542 and data["planes"] == 8  # 2 slots hold sm1, sm2
     assert all(p["lids"] <= 49151 and p["tiers"] == 3 for p in data["fabric"])
     assert [p["phase"] for p in data["power"]["phases"]] == ["p1-hall1", "p2-hall2", "p3-full"]
     assert all(p["headroom_kw"] > 0 for p in data["power"]["phases"])

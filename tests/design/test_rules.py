@@ -121,9 +121,11 @@ def _in_row_cdus(units: int) -> dict:
 def test_each_rule_emits_its_own_id_with_one_severity():
     """RULES' keys are what the violations say: `only=` and the policy pack select by
     them, so a rule emitting another id would hide its violations from both."""
+    from tests.design.test_spectrum_x import broken_ethernet_designs
+
     seen: dict[str, set[str]] = {key: set() for key in RULES}
-    for spec in _broken_specs():
-        design = compile_design(parse_spec(spec), "t")
+    designs = [compile_design(parse_spec(spec), "t") for spec in _broken_specs()]
+    for design in designs + broken_ethernet_designs():
         for key in RULES:
             for v in check_design(design, only=(key,)):
                 assert v.rule == key

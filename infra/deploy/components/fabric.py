@@ -1,7 +1,8 @@
-"""FabricPlane: one InfiniBand subnet. Its switches by tier (as data: a memphis plane has
-~1,000 switches), its subnet manager with the OpenSM configuration as an artifact, and the
-plane's cabling plan as an artifact with its content hash (cables are data, not
-resources)."""
+"""FabricPlane: one InfiniBand subnet, or the one routed Spectrum-X fabric. Its switches
+by tier (as data: a memphis plane has ~1,000 switches), for InfiniBand its subnet manager
+with the OpenSM configuration as an artifact, for Spectrum-X its routing plan (ASNs,
+loopback and NIC pools) as data, and the plane's cabling plan as an artifact with its
+content hash (cables are data, not resources)."""
 
 from __future__ import annotations
 
@@ -73,16 +74,18 @@ class FabricPlane(Component):
             )
             t.done()
             self.tiers.append(t)
-        self.sm = SubnetManager(
-            f"{plane}-sm", {"routing_engine": "ftree", "lmc": p.lmc}, self.child
-        )
-        self.opensm = inline(
-            f"{plane}-opensm-conf",
-            artifacts_dir / plane / "opensm.conf",
-            opensm_conf(ix.design, plane),
-            pulumi.ResourceOptions(parent=self.sm),
-        )
-        self.sm.done({"config": self.opensm.path})
+        self.sm = self.opensm = None
+        if ix.design.technology == "infiniband_ndr":
+            self.sm = SubnetManager(
+                f"{plane}-sm", {"routing_engine": "ftree", "lmc": p.lmc}, self.child
+            )
+            self.opensm = inline(
+                f"{plane}-opensm-conf",
+                artifacts_dir / plane / "opensm.conf",
+                opensm_conf(ix.design, plane),
+                pulumi.ResourceOptions(parent=self.sm),
+            )
+            self.sm.done({"config": self.opensm.path})
         # The cabling plan is rendered again by the provider from the spec: the state
         # carries its hash, not its megabytes.
         self.cabling = Artifact(
@@ -93,4 +96,20 @@ class FabricPlane(Component):
             args={"spec_stack": spec_stack, "project_dir": str(project_dir), "plane": plane},
             opts=self.child,
         )
-        self.done({"cabling_sha256": self.cabling.sha256})
+        outputs = {"cabling_sha256": self.cabling.sha256}
+        if ix.design.technology == "spectrum_x":
+            outputs["routing"] = routing_summary(ix.design)
+        self.done(outputs)
+
+
+def routing_summary(design) -> dict:
+    """A Spectrum-X fabric's L3 plan in brief: the per-switch and per-NIC plan is in the
+    design (and the switch configurations rendered from it)."""
+    asns = [s.asn for s in design.switches_l3]
+    return {
+        "underlay": "bgp_unnumbered",
+        "asns": len(set(asns)),
+        "asn_range": [min(asns), max(asns)] if asns else [],
+        "loopbacks": len(design.switches_l3),
+        "nic_links": len(design.nics_l3),
+    }

@@ -58,8 +58,17 @@ POLICIES = (
     PolicyDef(
         "fabric-limits",
         "Each InfiniBand subnet stays within 49,151 unicast LIDs, within the fat tree's "
-        "radix limit for its tiers, and no switch port is cabled twice.",
-        ("fabric.lid_limit", "fabric.tier_limit", "fabric.ports_exhausted"),
+        "radix limit for its tiers, and no switch port is cabled twice; a Spectrum-X "
+        "fabric is 1:1, spreads every uplink set over all switches above it, and has one "
+        "loopback per switch and one /31 per NIC, none twice.",
+        (
+            "fabric.lid_limit",
+            "fabric.tier_limit",
+            "fabric.ports_exhausted",
+            "fabric.oversubscription",
+            "fabric.ecmp_width",
+            "fabric.address_plan",
+        ),
     ),
     PolicyDef(
         "cable-reach",
