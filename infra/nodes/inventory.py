@@ -17,10 +17,20 @@ matches inventory/group_vars/all/ (check_defaults).
 For a simulated site, `connection` (the fleet's connection.json: user, key, known_hosts)
 adds the SSH settings to the `all` group and marks the nodes as not live (they share the
 host's kernel: roles write persistent configuration but load no modules and reboot nothing).
+
+A Spectrum-X (RoCE v2) design (`design=` with technology spectrum_x) gives each GPU node
+`fabric_technology: spectrum_x` and `node_rails`, its routed NICs from the design's L3 plan
+(rail, device, address /31, gateway, leaf, leaf_port), in place of the InfiniBand HCA map
+(`node_hcas`, and `node_rails` as a count); the `all` group carries the fabric's rail and
+loopback supernets (the routes each rail's NIC gets), and a `switches` group lists every
+switch with its tier, ASN and loopback. The design holds no management address for a
+switch, so a switch's ansible_host is left unset (its name must resolve, or the site sets
+it in inventory/<stack>/host_vars). InfiniBand inventories are unchanged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,10 +38,13 @@ from pathlib import Path
 
 import yaml
 
-from infra.design.model import Node, SmHost
+from infra.design.model import Design, NicL3, Node, SmHost
 from infra.errors import InputError
 from infra.fabric.guids import ca_guid, hex_guid, port_guid
 from infra.fsutil import REPO_ROOT, write_output_dir
+from infra.sim.hardware import SYSFS_DIR
+
+SPECTRUM_X = "spectrum_x"
 
 # Boards whose GPUs talk over NVSwitch need NVIDIA's fabric manager: the 8-GPU SXM
 # baseboards (HGX/DGX H100). PCIe cards and 4-GPU boards use direct NVLink or none.
@@ -81,6 +94,53 @@ def host_vars(node: Node, model: NodeModelInfo) -> dict:
             for h in sorted(node.hcas, key=lambda h: h.rail)
         ],
     }
+
+
+def roce_host_vars(node: Node, model: NodeModelInfo, nics: Iterable[NicL3]) -> dict:
+    """A Spectrum-X node: the InfiniBand host vars less the HCA map, plus its routed NICs."""
+    own = host_vars(node, model)
+    del own["node_hcas"]
+    own["fabric_technology"] = SPECTRUM_X
+    own["node_rails"] = [
+        {
+            "rail": n.rail,
+            "device": n.device,
+            "address": n.address,
+            "gateway": n.gateway,
+            "leaf": n.leaf,
+            "leaf_port": n.leaf_port,
+        }
+        for n in sorted(nics, key=lambda n: n.rail)
+    ]
+    return own
+
+
+def covering_network(addresses: Iterable[str]) -> str:
+    """The smallest IPv4 network holding every address (prefix lengths ignored): the
+    supernet a node routes towards the fabric, from the design alone (the spec's pool may be
+    larger; routing the used part of it is enough and never reaches outside it)."""
+    ints = [int(ipaddress.IPv4Interface(a).ip) for a in addresses]
+    if not ints:
+        return ""
+    low, high = min(ints), max(ints)
+    prefix = 32 - (low ^ high).bit_length()
+    return str(ipaddress.IPv4Network((low, prefix), strict=False))
+
+
+def switch_vars(design: Design) -> dict[str, dict]:
+    """Switch name -> its inventory vars (tier, ASN, loopback), in design order."""
+    l3 = {s.name: s for s in design.switches_l3}
+    out = {}
+    for sw in design.switches:
+        own = l3.get(sw.name)
+        out[sw.name] = {
+            "switch_name": sw.name,
+            "switch_tier": sw.tier,
+            "switch_asn": own.asn if own else None,
+            "switch_loopback": own.loopback if own else None,
+            "node_rack": sw.rack,
+        }
+    return out
 
 
 def groups(nodes: Iterable[Node], models: Mapping[str, NodeModelInfo]) -> dict[str, list[str]]:
@@ -235,20 +295,40 @@ def render(
     connection: Mapping | None = None,
     defaults: Mapping | None = None,
     sm_hosts: Iterable[SmHost] = (),
+    design: Design | None = None,
 ) -> dict[str, str]:
     """Relative path -> file text of inventory/<stack>/. Deterministic for a given input.
     `defaults`: the shared group_vars to carry (default: this project's, shared_defaults).
-    `sm_hosts`: the design's dedicated subnet managers, the `subnet_managers` group."""
+    `sm_hosts`: the design's dedicated subnet managers, the `subnet_managers` group.
+    `design`: the whole design `nodes` come from; a Spectrum-X design adds the nodes'
+    routed NICs and the `switches` group (without it, or for InfiniBand, nothing changes)."""
     sm_hosts = list(sm_hosts)
+    roce = design is not None and design.technology == SPECTRUM_X
     all_vars: dict = {"supercluster_stack": stack}
     if connection is not None:
         all_vars.update(connection_vars(connection))
+    nics: dict[str, list[NicL3]] = {}
+    switches: dict[str, dict] = {}
+    if roce:
+        for nic in design.nics_l3:
+            nics.setdefault(nic.node, []).append(nic)
+        switches = switch_vars(design)
+        all_vars["fabric_rail_supernet"] = covering_network(n.address for n in design.nics_l3)
+        all_vars["fabric_loopback_supernet"] = covering_network(
+            s.loopback for s in design.switches_l3
+        )
+        if connection is not None:
+            # Simulated nodes have no RDMA devices: their hardware fixtures stand a
+            # sysfs-like tree here (infra/sim/hardware.py) that the roles read instead.
+            all_vars["supercluster_sysfs_root"] = "/" + SYSFS_DIR
     by_group = groups(nodes, models)
     children = {"gpu_nodes": {"hosts": {n.name: None for n in nodes}}}
     for name in sorted(by_group):
         children[name] = {"hosts": dict.fromkeys(by_group[name])}
     if sm_hosts:
         children["subnet_managers"] = {"hosts": {h.name: None for h in sm_hosts}}
+    if switches:
+        children["switches"] = {"hosts": dict.fromkeys(switches)}
     doc = {"all": {"vars": all_vars, "children": children}}
     header = (
         f"# Generated by `supercluster inventory --stack {stack}` from the design; do not edit.\n"
@@ -258,8 +338,12 @@ def render(
         "hosts.yml": header + _dump(doc),
     }
     for node in nodes:
-        own = {**host_vars(node, models[node.model]), **mirror_vars(connection)}
+        model = models[node.model]
+        base = roce_host_vars(node, model, nics.get(node.name, ())) if roce else None
+        own = {**(base or host_vars(node, model)), **mirror_vars(connection)}
         files[f"host_vars/{node.name}.yml"] = header + _dump(own)
+    for name, own in switches.items():
+        files[f"host_vars/{name}.yml"] = header + _dump(own)
     for host in sm_hosts:
         files[f"host_vars/{host.name}.yml"] = header + _dump(sm_host_vars(host))
     return files

@@ -8,6 +8,12 @@ a real node:
 - `nvidia-smi nvlink -s`: per-GPU "Link N: 26.562 GB/s" / "Link N: <inactive>" lines,
 - `ibstat`: one "CA 'mlx5_N'" block per HCA with its "Port 1:" block,
 - /proc/modules: "name size refcount deps state offset" lines.
+A node whose NICs run Ethernet (`link_layer="Ethernet"`: RoCE v2 on a Spectrum-X fabric)
+also gets, since no RDMA device exists here, a sysfs-like tree under SYSFS_DIR
+(class/infiniband/<dev>/device/net/<netdev>, ports/1/gid_attrs/types/<i>, class/net/<netdev>/mtu)
+and the mlnx-tools stand-ins fixtures/mlnx_qos and fixtures/cma_roce_mode, which print what
+the real tools print and keep what they are told to set (so a role's settings can be read
+back and faults injected the way an operator would cause them).
 Each node is parametrised (GPU count, driver, a rail down, peermem missing...) so the health
 checks find real faults.
 """
@@ -21,6 +27,9 @@ from xml.sax.saxutils import escape
 
 FIXTURES = Path(__file__).with_name("fixtures")
 DATA_DIR = "usr/share/supercluster-sim"  # inside the node, relative to its root
+SYSFS_DIR = DATA_DIR + "/sys"  # the RoCE fixtures' stand-in for /sys
+# PFC per priority 0-7 as a RoCE node is configured: lossless on priority 3 only.
+ROCE_PFC = (0, 0, 0, 1, 0, 0, 0, 0)
 
 # H100 SXM5 carries 18 NVLink 4 links of 26.562 GB/s each (NVIDIA H100 datasheet: 900 GB/s).
 H100_NVLINKS = 18
@@ -57,6 +66,13 @@ class Hardware:
     rail_rates: dict[int, int] = field(default_factory=dict)  # rail -> Gb/s (default 400)
     modules: tuple[str, ...] = DEFAULT_MODULES
     nccl_conf: str | None = None  # written to /etc/nccl.conf when set (a configured node)
+    # RoCE (Spectrum-X) nodes: the NIC ports' link layer and what the NIC holds.
+    link_layer: str = "InfiniBand"  # "Ethernet": RoCE fixtures are rendered
+    roce_trust: str = "dscp"  # mlnx_qos trust state: "dscp" or "pcp" (the NIC's default)
+    roce_pfc: tuple[int, ...] = ROCE_PFC  # PFC enabled per priority 0-7
+    roce_gid_types: tuple[str, ...] = ("IB/RoCE v1", "RoCE v2", "IB/RoCE v1", "RoCE v2")
+    roce_mtu: int = 9000  # the rail netdevs' MTU
+    roce_cma_mode: str = "RoCE v2"  # rdma_cm's default RoCE mode (cma_roce_mode)
 
 
 def nvidia_smi_xml(hw: Hardware, node: str) -> str:
@@ -166,6 +182,98 @@ def ibstat(hw: Hardware, node: str) -> str:
     return "\n".join(blocks)
 
 
+# The NICs' PCI buses: each beside its GPU's (one PCIe switch per GPU/NIC pair on HGX H100).
+def nic_bus(rail: int) -> int:
+    return int(_bus_id(rail).split(":")[1], 16) + 1
+
+
+def nic_netdev(rail: int) -> str:
+    """The netdev udev's predictable naming gives a single-port ConnectX/BlueField PF:
+    en + p<bus> + s<slot> + np<port> (bus in decimal)."""
+    return f"enp{nic_bus(rail)}s0np0"
+
+
+def _roce_guid(node: str, rail: int) -> str:
+    # RoCE port GUIDs are EUI-64s made from the port's MAC (ff:fe in the middle).
+    mac = hashlib.sha1(f"{node}/mlx5_{rail}/mac".encode()).hexdigest()[:12]
+    return f"0x{mac[:6]}fffe{mac[6:]}"
+
+
+def ibstat_roce(hw: Hardware, node: str) -> str:
+    """ibstat on RoCE ports: a CA block per BlueField-3 SuperNIC (MT41692), its port in the
+    Ethernet link layer: no LIDs (0), the port GUID derived from the MAC."""
+    blocks = []
+    for rail in range(hw.rails):
+        guid = _roce_guid(node, rail)
+        down = rail in hw.rails_down
+        state, phys = ("Down", "Disabled") if down else ("Active", "LinkUp")
+        rate = 40 if down else hw.rail_rates.get(rail, 400)
+        blocks.append(
+            f"CA 'mlx5_{rail}'\n"
+            "\tCA type: MT41692\n"
+            "\tNumber of ports: 1\n"
+            "\tFirmware version: 32.41.1000\n"
+            "\tHardware version: 1\n"
+            f"\tNode GUID: {guid}\n"
+            f"\tSystem image GUID: {guid}\n"
+            "\tPort 1:\n"
+            f"\t\tState: {state}\n"
+            f"\t\tPhysical state: {phys}\n"
+            f"\t\tRate: {rate}\n"
+            "\t\tBase lid: 0\n"
+            "\t\tLMC: 0\n"
+            "\t\tSM lid: 0\n"
+            "\t\tCapability mask: 0x00010000\n"
+            f"\t\tPort GUID: {guid}\n"
+            "\t\tLink layer: Ethernet\n"
+        )
+    return "\n".join(blocks)
+
+
+def _rate_text(gbps: int) -> str:
+    # /sys/class/infiniband/<dev>/ports/1/rate: "<Gb/s> Gb/sec (<width>X <speed>)".
+    return f"{gbps} Gb/sec (4X {'NDR' if gbps >= 400 else 'HDR'})"
+
+
+def render_roce(hw: Hardware, node: str, data: Path) -> None:
+    """The RoCE NICs' sysfs-like tree and the mlnx_qos / cma_roce_mode state files."""
+    sysfs = data / "sys"
+    for rail in range(hw.rails):
+        dev, netdev = f"mlx5_{rail}", nic_netdev(rail)
+        pci = sysfs / "devices" / "pci0000:00" / f"0000:{nic_bus(rail):02x}:00.0"
+        (pci / "net" / netdev).mkdir(parents=True, exist_ok=True)
+        ib = sysfs / "class" / "infiniband" / dev
+        ib.mkdir(parents=True, exist_ok=True)
+        link = ib / "device"
+        if not link.is_symlink():
+            link.symlink_to(f"../../../devices/pci0000:00/{pci.name}")
+        port = ib / "ports" / "1"
+        down = rail in hw.rails_down
+        for name, text in (
+            ("link_layer", "Ethernet"),
+            ("state", "1: DOWN" if down else "4: ACTIVE"),
+            ("phys_state", "3: Disabled" if down else "5: LinkUp"),
+            ("rate", _rate_text(hw.rail_rates.get(rail, 400))),
+        ):
+            port.mkdir(parents=True, exist_ok=True)
+            (port / name).write_text(text + "\n")
+        for kind in ("types", "ndevs"):
+            (port / "gid_attrs" / kind).mkdir(parents=True, exist_ok=True)
+        for index, gid_type in enumerate(hw.roce_gid_types):
+            (port / "gid_attrs" / "types" / str(index)).write_text(gid_type + "\n")
+            (port / "gid_attrs" / "ndevs" / str(index)).write_text(netdev + "\n")
+        net = sysfs / "class" / "net" / netdev
+        net.mkdir(parents=True, exist_ok=True)
+        (net / "mtu").write_text(f"{hw.roce_mtu}\n")
+        qos = data / "qos"
+        qos.mkdir(exist_ok=True)
+        (qos / f"{netdev}.trust").write_text(hw.roce_trust + "\n")
+        (qos / f"{netdev}.pfc").write_text(",".join(map(str, hw.roce_pfc)) + "\n")
+        cma = data / "cma"
+        cma.mkdir(exist_ok=True)
+        (cma / dev).write_text(hw.roce_cma_mode + "\n")
+
+
 def proc_modules(hw: Hardware, host_modules: str) -> str:
     """The host's real /proc/modules plus the fixture's GPU/RDMA modules (once each)."""
     present = {line.split(" ", 1)[0] for line in host_modules.splitlines() if line}
@@ -186,10 +294,16 @@ def render(hw: Hardware, node: str, upper: Path) -> dict[str, Path]:
     data.mkdir(parents=True, exist_ok=True)
     (data / "nvidia-smi-q-x.xml").write_text(nvidia_smi_xml(hw, node))
     (data / "nvlink-s.txt").write_text(nvlink_status(hw, node))
-    (data / "ibstat.txt").write_text(ibstat(hw, node))
+    roce = hw.link_layer == "Ethernet"
+    (data / "ibstat.txt").write_text(ibstat_roce(hw, node) if roce else ibstat(hw, node))
     # Where the real tools live: the NVIDIA driver's /usr/bin/nvidia-smi, Debian
-    # infiniband-diags' /usr/sbin/ibstat (the fixture shadows the real, HCA-less one).
-    for tool, bindir in (("nvidia-smi", "usr/bin"), ("ibstat", "usr/sbin")):
+    # infiniband-diags' /usr/sbin/ibstat (the fixture shadows the real, HCA-less one);
+    # mlnx-tools' /usr/bin/mlnx_qos and /usr/sbin/cma_roce_mode on RoCE nodes.
+    tools = [("nvidia-smi", "usr/bin"), ("ibstat", "usr/sbin")]
+    if roce:
+        render_roce(hw, node, data)
+        tools += [("mlnx_qos", "usr/bin"), ("cma_roce_mode", "usr/sbin")]
+    for tool, bindir in tools:
         target = upper / bindir / tool
         target.write_text((FIXTURES / tool).read_text())
         target.chmod(0o755)
