@@ -1,12 +1,12 @@
-"""Cabling validation at memphis scale: a discovered file for every plane of the memphis
-stack (~300,000 links, generated from the design, with faults injected into one plane),
-validated against the design. Target: <= 1 s.
+"""Cabling validation at memphis scale: a discovered file for every plane of the
+memphis-ib stack (the InfiniBand design of memphis, ~300,000 links, generated from the
+design, with faults injected into one plane), validated against the design. Target: <= 1 s.
 
 Prints the per-file cost (read + parse + compare) and the cost of the expected port index
 (built per design, with its fast checks in the descriptions the file prints, as
 `fabric validate` builds it), wall and CPU time, best of --runs.
 
-    .venv/bin/python bench/fabric_validate.py [--stack memphis] [--runs 3]
+    .venv/bin/python bench/fabric_validate.py [--stack memphis-ib] [--runs 3]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def timed(fn):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stack", default="memphis")
+    ap.add_argument("--stack", default="memphis-ib")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
         "--real-names",

@@ -7,10 +7,10 @@ programming, which dominates the sweep).
 
     .venv/bin/python bench/opensm_sweep.py [--sus 1 2 4 8 16] [--timeout 600]
 
-One plane of a real stack instead (e.g. a full memphis plane, 12,544 HCAs), QoS off, on or
+One plane of a real stack instead (e.g. a full memphis-ib plane, 12,544 HCAs), QoS off, on or
 both, with OpenSM's peak memory (VmHWM) and the wall time of ibnetdiscover + validation:
 
-    .venv/bin/python bench/opensm_sweep.py --stack memphis --plane p0 --qos off
+    .venv/bin/python bench/opensm_sweep.py --stack memphis-ib --plane p0 --qos off
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def one_plane(root: Path, args: argparse.Namespace) -> int:
     for qos in modes:
         t0 = time.monotonic()
         try:
-            # The P_Key read-back (one smpquery per HCA, 12,544 on memphis) is no part of
+            # The P_Key read-back (one smpquery per HCA, 12,544 on memphis-ib) is no part of
             # the sweep and would dominate the run: skipped here (tests/fabric/test_pkeys.py).
             r = simulate_plane(
                 design, args.plane, timeout_s=args.timeout, qos=qos, read_back_pkeys=False
