@@ -14,7 +14,9 @@ judge), kept equal by tests/fleet/test_fabric_health_script.py.
         clear: above a counter's threshold, any LinkDownedCounter rise (a flap), a designed
         port that did not answer, a designed node not in the fabric. Prints JSON.
 
-Only designed ports are read and judged: spare ports are not failures.
+Only designed ports are read and judged: spare ports are not failures. One perfquery per
+node reads (or clears) all its designed ports (a comma-separated port list), JOBS at a
+time (--jobs, default 8): a full memphis plane is ~13,600 nodes (bench/fabric_health.py).
 Exit status: 0 judged (findings or not; the JSON says), 2 could not run.
 """
 
@@ -27,6 +29,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 JUDGED = ("SymbolErrorCounter", "LinkDownedCounter", "PortRcvErrors")
 FLAP_COUNTER = "LinkDownedCounter"
@@ -165,7 +168,21 @@ def via(ca):
     return ["-C", ca, "-P", "1"] if ca else []
 
 
-def clear(topo_path, state_path, ca=None):
+def by_node(ports):
+    """LID -> "p1,p2,...": one perfquery per node reads all of its designed ports."""
+    nodes = {}
+    for lid, port, _ in ports:
+        nodes.setdefault(lid, []).append(str(port))
+    return {lid: ",".join(p) for lid, p in nodes.items()}
+
+
+def each_node(ports, jobs, query):
+    """query(lid, port_list) for every node, `jobs` in flight (perfquery waits on MADs)."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(lambda item: query(*item), sorted(by_node(ports).items())))
+
+
+def clear(topo_path, state_path, ca=None, jobs=8):
     try:
         with open(topo_path) as f:
             designed = parse_topology(f.read())
@@ -184,26 +201,28 @@ def clear(topo_path, state_path, ca=None):
             continue
         for port in node["ports"]:
             ports.append([found["lid"], port, f"{node['name']} port {port}"])
-    for lid, port, _ in ports:
-        run("perfquery", *via(ca), "-R", str(lid), str(port))
+    each_node(ports, jobs, lambda lid, plist: run("perfquery", *via(ca), "-R", str(lid), plist))
     with open(state_path, "w") as f:
         json.dump({"cleared_at": time.time(), "ports": ports, "absent": absent, "ca": ca}, f)
     return {"ports": len(ports), "absent": absent}
 
 
-def read_and_judge(state_path, thresholds):
+def read_and_judge(state_path, thresholds, jobs=8):
     try:
         with open(state_path) as f:
             state = json.load(f)
     except (OSError, ValueError) as exc:
         raise Failure(f"{state_path}: {exc} (run `clear` first)") from exc
     after = {}
-    for lid, port, _ in state["ports"]:
-        # A port that does not answer is left out: judge reports it unreadable.
+
+    def read(lid, plist):
+        # A node that does not answer is left out: judge reports its ports unreadable.
         with contextlib.suppress(Failure):
-            after.update(
-                parse_perfquery(run("perfquery", *via(state.get("ca")), str(lid), str(port)))
-            )
+            return parse_perfquery(run("perfquery", *via(state.get("ca")), str(lid), plist))
+        return {}
+
+    for counters in each_node(state["ports"], jobs, read):
+        after.update(counters)
     interval = time.time() - state["cleared_at"]
     ports = {(lid, port): name for lid, port, name in state["ports"]}
     findings = judge({}, after, interval, thresholds, ports)
@@ -234,14 +253,16 @@ def main(argv=None):
     c.add_argument("--state", required=True)
     c.add_argument("--ca", help="the HCA to query the plane through (default: the first)")
     j = sub.add_parser("judge")
+    for p in (c, j):
+        p.add_argument("--jobs", type=int, default=8, help="perfquery processes at a time")
     j.add_argument("--state", required=True)
     j.add_argument("--thresholds", required=True, help="JSON: counter -> the most per interval")
     args = parser.parse_args(argv)
     try:
         if args.mode == "clear":
-            out = clear(args.topo, args.state, args.ca)
+            out = clear(args.topo, args.state, args.ca, args.jobs)
         else:
-            out = read_and_judge(args.state, json.loads(args.thresholds))
+            out = read_and_judge(args.state, json.loads(args.thresholds), args.jobs)
     except Failure as exc:
         print(f"fabric_counters: {exc}", file=sys.stderr)
         return 2
