@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from infra.fleet import roce
+
 MARK = "@@supercluster"
 
 # `c FILE` prints a file with shell builtins only: at 12,500 nodes every fork in this script
@@ -38,6 +40,9 @@ SECTIONS: dict[str, str] = {
     ),
     "nccl_conf": "c /etc/nccl.conf",
 }
+# The RDMA devices' sysfs section also reads the RoCE ports of a Spectrum-X node (netdev,
+# MTU, GID types, mlnx_qos; infra/fleet/roce.py): its "@rail"/"@qos" lines are not port lines.
+SECTIONS["ib_sysfs"] += "; " + roce.SECTION
 
 
 def facts_command() -> str:
@@ -107,6 +112,7 @@ def parse_facts(output: str) -> dict:
     conf = text("nccl_conf")
     if conf is not None:
         facts["nccl_conf"] = parse_nccl_conf(conf)
+    facts["roce"] = roce.parse_roce(sections.get("ib_sysfs", (1, ""))[1])
     facts["errors"] = errors
     return facts
 

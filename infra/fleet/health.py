@@ -3,6 +3,12 @@
 Per host, each check is {"check", "ok", "expected", "actual"}; a host fails when any check
 fails. What is expected comes from the design node (its catalog model's GPU count and GPU
 model, its HCAs and the rail each serves) and from the pins (driver version).
+
+On a Spectrum-X (RoCE v2) fabric each rail's NIC must also run the Ethernet link layer, carry
+a RoCE v2 GID at the configured index, its netdev the configured MTU, and hold the lossless
+profile (`mlnx_qos`: trust dscp, PFC on the lossless priority only); nccl.conf must mark
+RoCE with that GID index and traffic class. The values are the roce role's
+(inventory/group_vars/all/roce.yml, infra/fleet/roce.py). InfiniBand checks are unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.catalog import load_catalog
+from infra.fleet.roce import RoceSettings, load_settings
 
 # nvidia-smi's product_name for each catalog GPU model (as NVML reports it). A model not
 # listed here has its GPU count checked but not its name.
@@ -19,6 +26,7 @@ GPU_PRODUCT_NAMES = {"H100-SXM5-80GB": "NVIDIA H100 80GB HBM3"}
 # https://docs.nvidia.com/networking/display/connectx7vpi
 DESIGN_RATE_GBPS = 400
 PEERMEM = "nvidia_peermem"
+SPECTRUM_X = "spectrum_x"
 
 
 @dataclass(frozen=True)
@@ -28,15 +36,34 @@ class Expectation:
     rails: tuple[tuple[int, str], ...]  # (rail, HCA device)
     driver_version: str | None
     rate_gbps: int = DESIGN_RATE_GBPS
+    roce: RoceSettings | None = None  # set on a Spectrum-X fabric: the RoCE checks run
 
 
-def expectation_for(node, driver_version: str | None) -> Expectation:
-    """From a design Node (infra.design.model.Node) and the driver pin."""
+def expectation_for(
+    node,
+    driver_version: str | None,
+    technology: str = "infiniband_ndr",
+    nics: tuple[tuple[int, str], ...] | None = None,
+    roce: RoceSettings | None = None,
+) -> Expectation:
+    """From a design Node (infra.design.model.Node), the driver pin and the design's fabric
+    technology. On spectrum_x the rails are the design's NICs (`nics`: (rail, device) from
+    Design.nics_l3; default the node's HCAs) and `roce` the lossless profile (default:
+    the project's roce.yml)."""
     model = load_catalog().nodes[node.model]
+    rails = tuple((h.rail, h.device) for h in node.hcas)
+    if technology == SPECTRUM_X:
+        return Expectation(
+            gpus=model.gpus,
+            gpu_name=GPU_PRODUCT_NAMES.get(model.gpu_model),
+            rails=tuple(sorted(nics)) if nics is not None else rails,
+            driver_version=driver_version,
+            roce=roce or load_settings(),
+        )
     return Expectation(
         gpus=model.gpus,
         gpu_name=GPU_PRODUCT_NAMES.get(model.gpu_model),
-        rails=tuple((h.rail, h.device) for h in node.hcas),
+        rails=rails,
         driver_version=driver_version,
     )
 
@@ -48,11 +75,15 @@ def _check(name: str, ok: bool, expected: object, actual: object) -> dict:
 def check_host(facts: dict, exp: Expectation) -> list[dict]:
     checks = _gpu_checks(facts.get("gpu"), facts.get("errors", {}), exp)
     checks += _rail_checks(facts.get("hcas", []), exp)
+    if exp.roce is not None:
+        checks += _roce_checks(facts.get("roce") or {}, exp)
     modules = facts.get("modules", [])
     checks.append(
         _check("peermem", PEERMEM in modules, f"{PEERMEM} loaded", _loaded(PEERMEM, modules))
     )
     checks.append(_nccl_check(facts.get("nccl_conf"), exp))
+    if exp.roce is not None:
+        checks.append(_nccl_roce_check(facts.get("nccl_conf"), exp.roce))
     return checks
 
 
@@ -97,17 +128,92 @@ def _gpus_off(indexes: list[int]) -> str:
 
 def _rail_checks(hcas: list[dict], exp: Expectation) -> list[dict]:
     ports = {h["device"]: (h["ports"][0] if h.get("ports") else {}) for h in hcas}
+    # RoCE NICs run the Ethernet link layer: a port that came up InfiniBand (the firmware's
+    # port type) would not reach the Ethernet fabric at all.
+    layer = " Ethernet" if exp.roce is not None else ""
     checks = []
     for rail, device in exp.rails:
         port = ports.get(device)
-        want = f"{device} Active at {exp.rate_gbps} Gb/s"
+        want = f"{device} Active at {exp.rate_gbps} Gb/s{layer}"
         if port is None:
             checks.append(_check(f"rail {rail}", False, want, f"{device} not present"))
             continue
         state, rate = port.get("state"), port.get("rate_gbps")
         ok = state == "Active" and rate == exp.rate_gbps
-        checks.append(_check(f"rail {rail}", ok, want, f"{device} {state} at {rate} Gb/s"))
+        actual = f"{device} {state} at {rate} Gb/s"
+        if layer:
+            ok = ok and port.get("link_layer") == "Ethernet"
+            actual += f" {port.get('link_layer')}"
+        checks.append(_check(f"rail {rail}", ok, want, actual))
     return checks
+
+
+def _roce_checks(nics: dict[str, dict], exp: Expectation) -> list[dict]:
+    """Per rail: the GID at the configured index is RoCE v2, the netdev's MTU, and the NIC's
+    lossless profile (trust, PFC per priority) as mlnx_qos prints it."""
+    s = exp.roce
+    assert s is not None
+    pfc_want = f"PFC on priority {s.lossless_priority} only"
+    checks = []
+    for rail, device in exp.rails:
+        nic = nics.get(device)
+        if nic is None:
+            checks.append(
+                _check(f"rail {rail} roce", False, f"{device} RoCE port", f"{device} not found")
+            )
+            continue
+        types = nic.get("gid_types") or []
+        gid = types[s.gid_index] if s.gid_index < len(types) else ""
+        checks.append(
+            _check(
+                f"rail {rail} gid {s.gid_index}",
+                gid == "RoCE v2",
+                "RoCE v2",
+                f"{device} GID {s.gid_index}: {gid or 'none'}",
+            )
+        )
+        checks.append(
+            _check(
+                f"rail {rail} mtu",
+                nic.get("mtu") == s.mtu,
+                s.mtu,
+                f"{nic.get('netdev')} {nic.get('mtu')}",
+            )
+        )
+        trust = nic.get("trust")
+        checks.append(
+            _check(
+                f"rail {rail} trust",
+                trust == s.trust,
+                f"trust {s.trust}",
+                f"trust {trust}" if nic.get("qos_output") else "mlnx_qos printed nothing",
+            )
+        )
+        pfc = nic.get("pfc")
+        on = [p for p, v in enumerate(pfc or []) if v]
+        checks.append(
+            _check(
+                f"rail {rail} pfc",
+                pfc == s.pfc,
+                pfc_want,
+                f"PFC on priorities {on or 'none'}" if pfc is not None else "no PFC row",
+            )
+        )
+    return checks
+
+
+def _nccl_roce_check(conf: dict | None, s: RoceSettings) -> dict:
+    """nccl.conf on RoCE: the RoCE v2 GID index and the lossless traffic class, no P_Key."""
+    want = {"NCCL_IB_GID_INDEX": str(s.gid_index), "NCCL_IB_TC": str(s.traffic_class)}
+    expected = ", ".join(f"{k}={v}" for k, v in want.items()) + ", no NCCL_IB_PKEY"
+    if conf is None:
+        return _check("nccl roce", False, expected, "/etc/nccl.conf missing")
+    got = {k: conf.get(k) for k in want}
+    ok = got == want and "NCCL_IB_PKEY" not in conf
+    actual = ", ".join(f"{k}={v}" for k, v in got.items())
+    if "NCCL_IB_PKEY" in conf:
+        actual += f", NCCL_IB_PKEY={conf['NCCL_IB_PKEY']}"
+    return _check("nccl roce", ok, expected, actual)
 
 
 def _nccl_check(conf: dict | None, exp: Expectation) -> dict:
