@@ -1,6 +1,7 @@
 """What the components publish, as pure functions of the Design: the per-plane cabling
-plan and OpenSM configuration texts, and the inventory data of a stack's hosts. No Pulumi
-here, so the same bytes come out of `pulumi up`, the artifact provider and the tests."""
+plan, the OpenSM configuration (InfiniBand) or every switch's NVUE configuration
+(Spectrum-X), and the inventory data of a stack's hosts. No Pulumi here, so the same bytes
+come out of `pulumi up`, the artifact provider, `fabric render` and the tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from operator import itemgetter
 
 from infra.design.export import CABLING_FIELDS, cabling_rows
 from infra.design.model import Design, Node
+from infra.fabric.nvue import render_nvue
 from infra.fabric.opensm import opensm_conf as fabric_opensm_conf
 from infra.fabric.plane import plane_fabric
 
@@ -36,6 +38,21 @@ def opensm_conf(design: Design, plane: str) -> str:
     """The subnet manager configuration of one plane: `fabric render`'s opensm.conf, from
     the same renderer (infra.fabric.opensm), so the artifact and that file are one text."""
     return fabric_opensm_conf(design, plane_fabric(design, plane))
+
+
+def nvue_configs(design: Design) -> dict[str, str]:
+    """A Spectrum-X fabric's switch configurations: `<switch>.yaml` -> its NVUE
+    configuration (`nv config replace` input), from the one renderer (infra.fabric.nvue):
+    the files `fabric render` writes under nvue/ and the switches role deploys."""
+    return render_nvue(design)
+
+
+def nvue_bundle(design: Design) -> str:
+    """Every switch's NVUE configuration in one text, for one Pulumi artifact per fabric
+    (memphis has 4,160 switches: one resource each would blow the resource budget): a
+    YAML stream, one document per switch in design order, each headed by its file name
+    (`--- # <switch>.yaml`), the document the very bytes of nvue_configs'."""
+    return "".join(f"--- # {name}\n{text}" for name, text in nvue_configs(design).items())
 
 
 def hca_rail_map(nodes: Iterable[Node]) -> dict[str, dict]:
