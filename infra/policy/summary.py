@@ -83,7 +83,8 @@ def render_text(summary: dict) -> str:
         f"site {s['site']} (stack {s['stack']}): {s['gpus']:,} GPUs, {s['nodes']:,} nodes, "
         f"{s['racks']:,} compute racks + {s['network_racks']:,} network racks, "
         f"{s['scalable_units']} SUs",
-        f"fabric: {s['technology']}, {s['planes']} plane(s); switches leaf {s['switches']['leaf']:,} / spine "
+        f"fabric: {s['technology']}, {s['planes']} plane(s); switches leaf "
+        f"{s['switches']['leaf']:,} / spine "
         f"{s['switches']['spine']:,} / core {s['switches']['core']:,}; links node-leaf "
         f"{s['links']['node_leaf']:,} / leaf-spine {s['links']['leaf_spine']:,} / spine-core "
         f"{s['links']['spine_core']:,}",
