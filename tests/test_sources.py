@@ -41,7 +41,7 @@ def test_no_project_file_cites_a_file_outside_the_project():
 
 def catalog_entries() -> list[tuple[str, dict]]:
     raw = yaml.safe_load(CATALOG.read_text())
-    entries = [(f"{table}.{name}", e) for table in ("nodes", "switches", "cdus", "pdus")
+    entries = [(f"{table}.{name}", e) for table in ("nodes", "switches", "nics", "cdus", "pdus")
                for name, e in raw[table].items()]  # fmt: skip
     entries += [(f"media.{m['name']}", m) for m in raw["media"]]
     entries.append(("cooling", raw["cooling"]))

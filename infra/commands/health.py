@@ -11,7 +11,7 @@ from infra.commands.conventions import print_json
 from infra.errors import InputError
 from infra.fleet.health import Expectation, expectation_for
 from infra.fleet.pins import load_pins
-from infra.fleet.run import Host, health, render_summary, timed
+from infra.fleet.run import Host, design_hosts, health, limit_hosts, render_summary, timed
 from infra.text import printable
 
 
@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_health(args: argparse.Namespace) -> int:
     if args.hosts:
         raise InputError(["health: --hosts has no design to check against; use --stack"])
-    hosts = fleetargs.hosts(args)
+    from infra.commands import load_design
+
+    _, design, _ = load_design(args)
+    hosts = limit_hosts(design_hosts(design), args.limit)
     driver = args.driver_version or load_pins(args.project_dir, args.stack).get(
         "nvidia_driver_version"
     )
@@ -39,7 +42,15 @@ def cmd_health(args: argparse.Namespace) -> int:
              "or pass --driver-version"]
         )  # fmt: skip
     options = fleetargs.ssh_options(args)
-    expectations = {h.name: expectation_for(h.node, driver) for h in hosts}
+    nics: dict[str, list[tuple[int, str]]] = {}
+    for nic in design.nics_l3:  # Spectrum-X: the rails are the design's NICs
+        nics.setdefault(nic.node, []).append((nic.rail, nic.device))
+    expectations = {
+        h.name: expectation_for(
+            h.node, driver, design.technology, tuple(nics.get(h.name, ())) if nics else None
+        )
+        for h in hosts
+    }
 
     def expect(host: Host) -> Expectation:
         return expectations[host.name]

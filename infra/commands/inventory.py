@@ -72,6 +72,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         defaults=inventory.shared_defaults(args.project_dir),
         # The simulated site runs no SM hosts (ibsim stands in for the fabric).
         sm_hosts=design.sm_hosts if connection is None else (),
+        # Spectrum-X: each node's rails (addresses, gateways) and the switches group.
+        design=design,
     )
     out = args.out or args.project_dir / "inventory" / args.stack
     out = inventory.write(out, files, args.stack, protect=(args.project_dir,))
