@@ -4,7 +4,7 @@ switches group; an InfiniBand design's inventory is the same with or without `de
 from __future__ import annotations
 
 import yaml
-from roceutil import spectrum_x_design
+from roceutil import PROJECT_DIR, spectrum_x_design, spectrum_x_spec
 
 from infra.catalog import load_catalog
 from infra.design import compile_design
@@ -68,3 +68,21 @@ def test_infiniband_inventory_is_unchanged_by_the_design_argument(project_dir):
     before = inventory.render("dev", list(design.nodes), MODELS)
     assert inventory.render("dev", list(design.nodes), MODELS, design=design) == before
     assert "switches" not in yaml.safe_load(before["hosts.yml"])["all"]["children"]
+
+
+def test_inventory_command_writes_the_routed_nics_of_a_spectrum_x_stack(tmp_path):
+    """`supercluster inventory --stack S` (no --sim) on a Spectrum-X stack: the design's
+    L3 plan reaches the files, as `ansible-playbook -i inventory/S` will read them."""
+    from infra.cli import main
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    doc = {"config": {"supercluster:cluster": spectrum_x_spec()}}
+    (tmp_path / "Pulumi.rx.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "inv"
+    argv = ["inventory", "--stack", "rx", "--project-dir", str(tmp_path), "--out", str(out)]
+    assert main(argv) == 0
+    first = sorted((out / "host_vars").iterdir())[0]
+    hv = yaml.safe_load(first.read_text())
+    assert hv["fabric_technology"] == "spectrum_x"
+    assert [r["rail"] for r in hv["node_rails"]] == list(range(8))
+    assert "switches" in yaml.safe_load((out / "hosts.yml").read_text())["all"]["children"]
