@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 from infra.catalog import load_catalog
+from infra.design.ethernet import port_name
 from infra.design.model import Design
 from infra.fsutil import write_output_dir
 
@@ -45,12 +46,23 @@ def node_port(link_tier: str, port: int) -> str:
     return f"mlx5_{port}" if link_tier == "node_leaf" else str(port)
 
 
+def switch_port_labels(design: Design):
+    """(switch, port) -> the label on the cable tag: the port number on InfiniBand, the
+    interface name the switch's OS shows on Spectrum-X (swp1s0, swp33: what NVUE and LLDP
+    name, and what a technician reads off the switch)."""
+    if design.technology != "spectrum_x":
+        return lambda _switch, port: port
+    tier = {s.name: s.tier for s in design.switches}
+    return lambda switch, port: port_name(tier[switch], port)
+
+
 def cabling_rows(design: Design) -> list[dict]:
     where = _where(design)
     if design.ufm_rack:
         hall = next(r.hall for r in design.racks if r.name == design.ufm_rack)
         where["ufm"] = (hall, design.ufm_rack, design.ufm_u)
     rows = []
+    label = switch_port_labels(design)
     numbers = design.link_numbers or range(1, len(design.links) + 1)  # site-wide cable ids
     for i, link in zip(numbers, design.links, strict=True):
         a, b = where[link.a_dev], where[link.b_dev]
@@ -63,12 +75,14 @@ def cabling_rows(design: Design) -> list[dict]:
                 "a_rack": a[1],
                 "a_u": a[2],
                 "a_device": link.a_dev,
-                "a_port": node_port(link.tier, link.a_port),
+                "a_port": node_port(link.tier, link.a_port)
+                if link.tier == "node_leaf"
+                else label(link.a_dev, link.a_port),
                 "b_hall": b[0],
                 "b_rack": b[1],
                 "b_u": b[2],
                 "b_device": link.b_dev,
-                "b_port": link.b_port,
+                "b_port": label(link.b_dev, link.b_port),
                 "medium": link.medium or "NONE",
                 "length_m": link.length_m,
             }
@@ -131,6 +145,7 @@ def elevation_rows(design: Design) -> list[dict]:
 def port_map_rows(design: Design) -> list[dict]:
     leaf_rack = {s.name: (s.rack, s.u) for s in design.switches if s.tier == "leaf"}
     cable = {(lk.a_dev, lk.a_port): lk for lk in design.links if lk.tier == "node_leaf"}
+    label = switch_port_labels(design)
     rows = []
     for n in design.nodes:
         for h in n.hcas:
@@ -145,7 +160,7 @@ def port_map_rows(design: Design) -> list[dict]:
                     "rail": h.rail,
                     "plane": h.plane,
                     "leaf": h.leaf,
-                    "leaf_port": h.leaf_port,
+                    "leaf_port": label(h.leaf, h.leaf_port),
                     "leaf_rack": rack,
                     "leaf_u": u,
                     "medium": link.medium or "NONE",

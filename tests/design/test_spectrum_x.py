@@ -5,6 +5,7 @@ the Ethernet rules."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -202,3 +203,18 @@ def test_ethernet_rules_find_what_is_broken():
     found = check_design(dup, only=("fabric.address_plan",))
     assert found and all(v.rule == "fabric.address_plan" for v in found)
     assert any("127.4.0.1 is also hall1-su001-n01:mlx5_0's" in v.message for v in found)
+
+
+def test_cable_tags_name_the_switch_interfaces():
+    """A Spectrum-X cabling plan names each switch end as its OS does (swp1s0 for a NIC
+    lane, swp33 for an uplink): what NVUE, LLDP and the technician at the rack read."""
+    from infra.design.export import cabling_rows, port_map_rows
+
+    design = design_of(eth_spec(1))
+    rows = cabling_rows(design)
+    nic = next(r for r in rows if r["tier"] == "node_leaf")
+    assert nic["a_port"].startswith("mlx5_") and re.fullmatch(r"swp\d+s[01]", nic["b_port"])
+    up = next(r for r in rows if r["tier"] == "leaf_spine")
+    assert re.fullmatch(r"swp(3[3-9]|[4-5]\d|6[0-4])", up["a_port"])
+    assert re.fullmatch(r"swp\d+", up["b_port"])
+    assert all(re.fullmatch(r"swp\d+s[01]", r["leaf_port"]) for r in port_map_rows(design))
