@@ -23,12 +23,15 @@ from __future__ import annotations
 from infra.fabric.nvue import SwitchConfig
 
 ORIGINATE = ("redistribute", "network")
+# FRR's profile for data centres (what Cumulus Linux runs): eBGP timers 3/9 s, connect
+# retry 10 s, no MRAI delay. It must be the first line each daemon reads: without it a
+# session whose first connect met a peer not yet listening waits 120 s to retry.
+DEFAULTS = "frr defaults datacenter\n"
 
 
 def zebra_conf(cfg: SwitchConfig) -> str:
-    """zebra's part: hostname, forwarding, and the fabric ports' descriptions."""
+    """zebra's part: forwarding, and every cabled port's description."""
     lines = [
-        f"hostname {cfg.name}",
         "ip forwarding",
         "ipv6 forwarding",
         "!",
@@ -36,6 +39,12 @@ def zebra_conf(cfg: SwitchConfig) -> str:
     for p in cfg.ports:
         lines += [f"interface {p.name}", f" description {p.peer} {p.peer_port}", "exit", "!"]
     return "\n".join(lines) + "\n"
+
+
+def daemon_conf(text: str, cfg: SwitchConfig) -> str:
+    """One daemon's own configuration file (zebra.conf, bgpd.conf) from its part: the
+    profile line first, then its hostname (bgpd announces it in the hostname capability)."""
+    return f"{DEFAULTS}hostname {cfg.name}\n!\n{text}"
 
 
 def bgpd_conf(cfg: SwitchConfig, originate: str = "redistribute") -> str:
@@ -63,7 +72,7 @@ def bgpd_conf(cfg: SwitchConfig, originate: str = "redistribute") -> str:
 
 def frr_conf(cfg: SwitchConfig, originate: str = "redistribute") -> str:
     """The integrated frr.conf (`service integrated-vtysh-config`) of one switch."""
-    head = "frr defaults datacenter\nservice integrated-vtysh-config\n!\n"
+    head = f"{DEFAULTS}hostname {cfg.name}\nservice integrated-vtysh-config\n!\n"
     return head + zebra_conf(cfg) + bgpd_conf(cfg, originate)
 
 

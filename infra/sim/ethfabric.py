@@ -46,7 +46,7 @@ from infra import childenv, procs
 from infra.design.ethernet import port_name
 from infra.design.model import Design, Link
 from infra.errors import EnvironmentProblem, InputError
-from infra.fabric.frr import bgpd_conf, zebra_conf
+from infra.fabric.frr import bgpd_conf, daemon_conf, zebra_conf
 from infra.fabric.lldp import designed_links, parse_neighbors
 from infra.fabric.nvue import MTU, SwitchConfig, switch_configs
 from infra.fabric.validate import Finding
@@ -368,8 +368,8 @@ class EthFabric:
             d = self.dir / c.name
             d.mkdir(parents=True, exist_ok=True)
             shutil.chown(d, FRR_USER, FRR_USER)  # the daemons drop to Debian's frr user
-            (d / "zebra.conf").write_text(zebra_conf(c))
-            (d / "bgpd.conf").write_text(bgpd_conf(c, originate="network"))
+            (d / "zebra.conf").write_text(daemon_conf(zebra_conf(c), c))
+            (d / "bgpd.conf").write_text(daemon_conf(bgpd_conf(c, originate="network"), c))
             common = ["--vty_socket", str(d), "-z", str(d / "zserv.api"), "-P", "0",
                       "--limit-fds", "1024"]  # fmt: skip
             ns = self.ns[c.name]
