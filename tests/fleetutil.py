@@ -56,10 +56,11 @@ def running_fleet(
     prefix: str = "node",
     hardware: Mapping[str, Hardware] | Hardware | None = None,
     hosts: list[tuple[str, str]] | None = None,
+    shared: list[Path] | None = None,
 ) -> Iterator[Fleet]:
     require_fleet_tools()
     fleet = Fleet(state_dir)
-    fleet.up(hosts or loopback_hosts(count, network, prefix), hardware)
+    fleet.up(hosts or loopback_hosts(count, network, prefix), hardware, shared=shared or ())
     try:
         yield fleet
     finally:

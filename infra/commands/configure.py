@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default <project>/artifacts/configure/<stack>",
     )
+    p.add_argument(
+        "--controllers",
+        default=None,
+        metavar="HOST[,HOST...]",
+        help="split the run over these controllers by scalable unit (ansible-runner's "
+        "worker protocol over SSH; docs/configuration.md)",
+    )
     add_json_arg(p)
     add_progress_arg(p)
     p.set_defaults(func=cmd_configure)
@@ -63,6 +70,8 @@ def parse_extra_vars(items: list[str]) -> dict:
 def cmd_configure(args: argparse.Namespace) -> int:
     from infra.nodes import configure
 
+    if args.controllers is not None:
+        return _configure_sharded(args)
     project = args.project_dir.resolve()
     result = configure.run(
         project_dir=project,
@@ -95,3 +104,40 @@ def _result_json(args: argparse.Namespace, result) -> dict:
         "retry_file": str(result.retry_file) if result.retry_file else None,
         "artifacts": str(result.artifacts),
     }
+
+
+def _configure_sharded(args: argparse.Namespace) -> int:
+    """The same run split over --controllers (infra/nodes/shards.py)."""
+    from infra.nodes import shards
+    from infra.sim import site
+
+    project = args.project_dir.resolve()
+    conn = site.connection_file(site.state_dir(project))
+    sim = json.loads(conn.read_text()) if conn.is_file() else None
+    sharded = shards.run(
+        project_dir=project,
+        inventory_dir=project / "inventory" / args.stack,
+        controllers=shards.controllers_from(args.controllers.split(","), sim),
+        playbook=args.playbook,
+        check=args.check,
+        diff=args.diff,
+        limit=args.limit,
+        tags=args.tags,
+        extravars=parse_extra_vars(args.extra_vars),
+        artifacts_dir=args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
+        out=human(args),
+        progress=Progress("configure", asked=args.progress),
+    )
+    base = f"supercluster configure --stack {args.stack} --controllers {args.controllers}"
+    if args.playbook != "site":
+        base += f" --playbook {args.playbook}"
+    shards.report(sharded, human(args), lambda f: f"{base} --limit @{f}")
+    if args.json:
+        result = sharded.result
+        print_json(
+            "configure",
+            args.stack,
+            result.rc == 0,
+            **{**_result_json(args, result), **sharded.summary()},
+        )
+    return 0 if sharded.result.rc == 0 else 1

@@ -29,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="plain hosts: no nvidia-smi/ibstat fixtures (hardware fixtures are for tests "
         "and the demo only)",
     )
+    up.add_argument(
+        "--controllers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also start N controller hosts ctl1..ctlN (plain hosts running the project's "
+        "venv) on the management addresses after the nodes', for `configure --controllers`",
+    )
     add_json_arg(up)
     up.set_defaults(func=cmd_up)
 
@@ -64,19 +72,24 @@ def fleet_for(args: argparse.Namespace):
 
 def cmd_up(args: argparse.Namespace) -> int:
     from infra.commands import load_design
-    from infra.sim.fleet import FleetError
+    from infra.sim.fleet import FleetError, venv_python_dirs
 
-    _, design, _ = load_design(args)
+    spec, design, _ = load_design(args)
     nodes = list(design.nodes)
     if args.nodes is not None:
         if not 1 <= args.nodes <= len(nodes):
             raise InputError([f"--nodes: between 1 and {len(nodes)} for stack {args.stack}"])
         nodes = nodes[: args.nodes]
     hardware = None if args.no_hardware else _design_hardware(args, nodes)
+    controllers = _controller_hosts(args, spec, design)
     fleet = fleet_for(args)
     started = time.monotonic()
     try:
-        statuses = fleet.up([(n.name, n.mgmt_ip) for n in nodes], hardware)
+        statuses = fleet.up(
+            [(n.name, n.mgmt_ip) for n in nodes] + controllers,
+            hardware,
+            shared=venv_python_dirs() if controllers else (),
+        )
     except FleetError as exc:
         if isinstance(exc, EnvironmentProblem):  # root, tools, a busy address: exit 3
             raise
@@ -117,6 +130,20 @@ def cmd_up(args: argparse.Namespace) -> int:
             mirror_url=served["url"],
         )
     return 0
+
+
+def _controller_hosts(args: argparse.Namespace, spec, design) -> list[tuple[str, str]]:
+    """(name, address) of the controllers asked for: the management addresses after the
+    design's nodes and subnet manager hosts (which take the ones right after the nodes)."""
+    from infra.design.layout import address_plan
+
+    if not 0 <= args.controllers <= 64:
+        raise InputError(["--controllers: between 0 and 64"])
+    if not args.controllers:
+        return []
+    taken = len(design.nodes) + len(design.sm_hosts)
+    mgmt, _ = address_plan(spec, taken + args.controllers)
+    return [(f"ctl{i + 1}", mgmt[taken + i]) for i in range(args.controllers)]
 
 
 def _design_hardware(args: argparse.Namespace, nodes: list) -> dict:

@@ -29,6 +29,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,8 @@ SSH_PORT = 22
 
 # Runs inside the new namespaces (as their PID 1 until it execs sshd). Arguments:
 # $1 node dir, $2 state dir, $3 hostname, then pairs "host path, node path" to bind-mount
-# (the hardware fixtures' views of /sys/module and /proc/modules).
+# (the hardware fixtures' views of /sys/module and /proc/modules; "ro:<path>" read-only:
+# the host's directories a controller node runs the project's venv from).
 NODE_INIT = r"""
 set -eu
 node=$1; state=$2; name=$3; shift 3
@@ -59,7 +61,13 @@ mount --rbind /sys "$root/sys"
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 mkdir -p "$root/run/sshd" "$root/run/lock"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
-while [ "$#" -ge 2 ]; do mount --bind "$1" "$root$2"; shift 2; done
+while [ "$#" -ge 2 ]; do
+  case "$2" in
+    ro:*) mount --bind "$1" "$root${2#ro:}"; mount -o remount,bind,ro "$root${2#ro:}" ;;
+    *) mount --bind "$1" "$root$2" ;;
+  esac
+  shift 2
+done
 if [ -d "$root$state" ]; then mount -t tmpfs -o mode=0700,size=1m tmpfs "$root$state"; fi
 hostname "$name"
 exec chroot "$root" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
@@ -130,6 +138,7 @@ class Fleet:
         self.ssh_config = self.ssh_dir / "config"
         self.manifest = self.state_dir / "fleet.json"
         self.connection = self.state_dir / "connection.json"
+        self._shared: list[Path] = []
 
     # -- up ---------------------------------------------------------------------------
 
@@ -139,10 +148,15 @@ class Fleet:
         hardware: Mapping[str, hw_fixtures.Hardware] | hw_fixtures.Hardware | None = None,
         *,
         ready_timeout_s: float = 30.0,
+        shared: Iterable[Path] = (),
     ) -> list[NodeStatus]:
         """Start one node per (name, ip). `hardware` (one for all nodes, or per node name)
-        installs the GPU/HCA fixture tools; None means plain hosts. Raises FleetError and
-        stops what it started when a node does not answer SSH in time."""
+        installs the GPU/HCA fixture tools; None means plain hosts. `shared`: host
+        directories every node sees read-only at the same path, where the overlay alone
+        would not show them (the Python of the project's venv under the host's /root,
+        which a node's own /root hides). Raises FleetError and stops what it started when a
+        node does not answer SSH in time."""
+        self._shared = [Path(p).resolve() for p in shared]
         hosts = _checked_hosts(hosts)
         if self.manifest.exists():
             raise FleetEnvironmentError(
@@ -248,7 +262,11 @@ class Fleet:
         pub = self.key_path.with_suffix(".pub").read_text()
         _write_text(upper / "root/.ssh/authorized_keys", pub, mode=0o600)
         binds = hw_fixtures.render(per_node[name], name, upper) if name in per_node else {}
-        _write_json(node / "binds.json", {dst: str(src) for dst, src in binds.items()})
+        binds = {dst: str(src) for dst, src in binds.items()}
+        for path in self._shared:
+            (upper / path.relative_to("/")).mkdir(parents=True, exist_ok=True)
+            binds[f"ro:{path}"] = str(path)
+        _write_json(node / "binds.json", binds)
 
     def _launch(self, name: str) -> int:
         node = self.state_dir / "nodes" / name
@@ -364,6 +382,14 @@ class Fleet:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def venv_python_dirs() -> list[Path]:
+    """Where the interpreter of this process's venv lives, when a node would not see it:
+    a controller node runs the project's venv (same path, seen through the overlay), whose
+    base Python may sit under the host's /root (pyenv), which a node's own /root hides."""
+    base = Path(sys.base_prefix).resolve()
+    return [] if base.is_relative_to("/usr") else [base]
 
 
 def loopback_hosts(
