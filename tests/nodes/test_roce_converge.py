@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 import pytest
 from fleetutil import running_fleet
@@ -210,3 +211,25 @@ def test_each_fault_is_named_by_acceptance_and_health(site, faults):
         "rail 5 gid 3": "mlx5_5 GID 3: IB/RoCE v1",
     }
     assert _failed(checks[n4]) == {"rail 2": "mlx5_2 Active at 200 Gb/s Ethernet"}
+
+
+def test_fabric_health_checks_the_routed_nics_of_spectrum_x_nodes(site, runs):
+    """fabric_health.yml's node play, as an operator runs it (ansible-playbook -i
+    inventory/<stack>), reads each rail NIC of node_rails: the node whose rail 2 links at
+    200 Gb/s fails with that count, the others pass."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"))
+    done = subprocess.run(
+        [sys.executable, "-m", "ansible.cli.playbook", "-i", str(site.inventory_dir),
+         str(PROJECT_DIR / "playbooks" / "fabric_health.yml"), "--limit", "gpu_nodes"],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = done.stdout
+    n4 = site.names[3]
+    assert done.returncode != 0, out[-3000:]
+    assert re.search(rf"{n4} \(rails mlx5_0,mlx5_1,.*mlx5_7\): .*below rate 1", out), out[-3000:]
+    for name in site.names[:3]:
+        assert re.search(rf"{name}\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", out), out
