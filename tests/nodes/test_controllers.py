@@ -144,3 +144,21 @@ def test_spent_failure_budget_stops_every_shard(site):
     assert set(down) <= set(stopped.result.unreachable)
     assert [s.status for s in stopped.shards] == ["stopped"] * 3
     assert all(len(s.finished) < 7 for s in stopped.shards)
+
+
+def test_controller_names_are_checked_and_sim_hosts_use_the_sims_ssh_config(tmp_path):
+    from infra.errors import InputError
+
+    sim = {"hosts": {"ctl1": "127.0.53.9"}, "ssh_config": str(tmp_path / "config")}
+    ctl, other = shards.controllers_from(["ctl1", "ctl-b.example"], sim)
+    assert ctl.ssh[-3:] == ("-F", str(tmp_path / "config"), "ctl1")
+    assert "-F" not in other.ssh and "StrictHostKeyChecking=yes" in other.ssh
+    for bad, why in ((["a", "a"], "named twice"), ([""], "at least one"),
+                     (["-oProxyCommand=x"], "not a host name")):  # fmt: skip
+        with pytest.raises(InputError, match=why):
+            shards.controllers_from(bad, sim)
+
+
+def test_the_last_play_is_found_through_the_imports():
+    assert shards.last_play(PROJECT_DIR, "site") == shards.last_play(PROJECT_DIR, "reboot")
+    assert shards.last_play(PROJECT_DIR, "site") == "Reboot nodes whose configuration needs it"
