@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from infra.fleet import roce
+from infra.fleet import probes, roce
 
 MARK = "@@supercluster"
 
@@ -43,12 +43,16 @@ SECTIONS: dict[str, str] = {
 # The RDMA devices' sysfs section also reads the RoCE ports of a Spectrum-X node (netdev,
 # MTU, GID types, mlnx_qos; infra/fleet/roce.py): its "@rail"/"@qos" lines are not port lines.
 SECTIONS["ib_sysfs"] += "; " + roce.SECTION
+# The acceptance catalogue's probes (PCIe links, XIDs, fabric manager, module flavour).
+SECTIONS.update(probes.SECTIONS)
 
 
-def facts_command() -> str:
-    """The POSIX sh script every host runs (also what the pssh benchmark runs)."""
-    parts = [f"{{ {snippet} ; }} 2>&1; echo '{MARK} rc' $?" for snippet in SECTIONS.values()]
-    heads = [f"echo '{MARK} section {name}'" for name in SECTIONS]
+def facts_command(extra: dict[str, str] | None = None) -> str:
+    """The POSIX sh script every host runs (also what the pssh benchmark runs); `extra`
+    sections (the benchmarks: probes.benchmark_sections) run after the facts."""
+    sections = {**SECTIONS, **(extra or {})}
+    parts = [f"{{ {snippet} ; }} 2>&1; echo '{MARK} rc' $?" for snippet in sections.values()]
+    heads = [f"echo '{MARK} section {name}'" for name in sections]
     return _CAT + "; " + "; ".join(f"{h}; {p}" for h, p in zip(heads, parts, strict=True))
 
 
@@ -96,8 +100,10 @@ def parse_facts(output: str) -> dict:
     nvlink = text("nvlink")
     if facts["gpu"] and nvlink is not None:
         links = parse_nvlink_status(nvlink)
+        speeds = parse_nvlink_speeds(nvlink)
         for gpu in facts["gpu"]["gpus"]:
             gpu["nvlinks_active"], gpu["nvlinks_total"] = links.get(gpu["index"], (0, 0))
+            gpu["nvlink_speeds"] = speeds.get(gpu["index"], [])
     ib = text("ibstat")
     if ib is not None:
         facts["hcas"] = parse_ibstat(ib)
@@ -113,8 +119,37 @@ def parse_facts(output: str) -> dict:
     if conf is not None:
         facts["nccl_conf"] = parse_nccl_conf(conf)
     facts["roce"] = roce.parse_roce(sections.get("ib_sysfs", (1, ""))[1])
+    _probe_facts(facts, sections, text)
     facts["errors"] = errors
     return facts
+
+
+def _probe_facts(facts: dict, sections: dict, text) -> None:
+    """The acceptance catalogue's facts: None where the tool could not answer (a check
+    then fails naming the tool's message, from `errors`)."""
+    lspci = text("lspci")
+    facts["pci"] = probes.parse_lspci(lspci) if lspci is not None else None
+    facts["hca_pci"] = probes.parse_hca_pci(sections.get("hca_pci", (1, ""))[1])
+    xid = text("xid")
+    facts["xids"] = probes.parse_xid(xid) if xid is not None else None
+    # is-active exits non-zero for any state but active: the state is the fact.
+    rc, state = sections.get("fabricmanager", (127, ""))
+    facts["fabricmanager"] = _first_line(state) or f"exit status {rc}"
+    version = text("nvidia_version")
+    facts["open_module"] = probes.open_kernel_module(version) if version is not None else None
+    bench: dict = {}
+    if "ib_write_bw" in sections:
+        bench["ib_write_bw"] = probes.parse_ib_write_bw(sections["ib_write_bw"][1])
+    if "nccl" in sections:
+        rc, body = sections["nccl"]
+        bench["nccl"] = probes.parse_all_reduce(body) if rc == 0 else {}
+        bench["nccl_error"] = None if rc == 0 else _first_line(body) or f"exit status {rc}"
+    if "dcgm" in sections:
+        rc, body = sections["dcgm"]
+        bench["dcgm"] = probes.parse_dcgm_diag(body)
+        bench["dcgm_rc"] = rc
+        bench["dcgm_error"] = None if rc == 0 else _first_line(body)
+    facts["bench"] = bench
 
 
 def _first_line(body: str) -> str:
@@ -154,6 +189,8 @@ def parse_nvidia_smi_xml(text: str) -> dict:
                 "ecc_current": _xml(gpu, "ecc_mode/current_ecc") == "Enabled",
                 "ecc_pending": _xml(gpu, "ecc_mode/pending_ecc") == "Enabled",
                 "fabric_state": _xml(gpu, "fabric/state"),
+                "fabric_status": _xml(gpu, "fabric/status"),
+                **_gpu_health(gpu),
             }
         )
     attached = _xml(root, "attached_gpus")
@@ -164,6 +201,64 @@ def parse_nvidia_smi_xml(text: str) -> dict:
         "models": sorted({g["name"] for g in gpus}),
         "gpus": gpus,
     }
+
+
+def _gpu_health(gpu: ET.Element) -> dict:
+    """The catalogue's per-GPU facts from the same XML: uncorrectable ECC counts (volatile:
+    since the driver loaded; aggregate: the GPU's life; v12 names them sram_uncorrectable_*
+    and dram_uncorrectable, older DTDs double_bit/*), row remapping, the active clock event
+    reasons (clocks_throttle_reasons before R535), the enforced power limit, the PCIe link
+    (max_link_gen: the generation GPU and slot both support; the current one drops at idle)."""
+
+    def uncorrectable(period: str) -> int | None:
+        # Aggregate: SRAM only (a DRAM error over the GPU's life is what row remapping
+        # repairs; "row remap" judges those). Volatile: every uncorrectable counter.
+        node = gpu.find(f"ecc_errors/{period}")
+        if node is None:
+            return None
+        total, seen = 0, False
+        sram_only = period == "aggregate"
+        for child in node.iter():
+            tag = child.tag
+            counted = ("uncorrectable" in tag and (not sram_only or tag.startswith("sram"))) or (
+                tag == "total" and child in _double_bit(node)
+            )
+            if counted and child.text and child.text.strip().isdigit():
+                total += int(child.text.strip())
+                seen = True
+        return total if seen else 0
+
+    reasons = gpu.find("clocks_event_reasons")
+    if reasons is None:
+        reasons = gpu.find("clocks_throttle_reasons")
+    active = []
+    for child in list(reasons) if reasons is not None else []:
+        if (child.text or "").strip() == "Active":
+            active.append(re.sub(r"^clocks_(event|throttle)_reason_", "", child.tag))
+    limit = _xml(gpu, "gpu_power_readings/current_power_limit") or _xml(
+        gpu, "power_readings/enforced_power_limit"
+    )
+    gen = _xml(gpu, "pci/pci_gpu_link_info/pcie_gen/max_link_gen")
+    width = _xml(gpu, "pci/pci_gpu_link_info/link_widths/current_link_width")
+    return {
+        "ecc_volatile_uncorrectable": uncorrectable("volatile"),
+        "ecc_aggregate_uncorrectable": uncorrectable("aggregate"),
+        "row_remap_pending": _xml(gpu, "remapped_rows/remapped_row_pending"),
+        "row_remap_failure": _xml(gpu, "remapped_rows/remapped_row_failure"),
+        "clock_events": active if reasons is not None else None,
+        "power_limit_w": _watts(limit),
+        "pcie_max_gen": int(gen) if gen and gen.isdigit() else None,
+        "pcie_width": int(width.rstrip("x")) if width and width.rstrip("x").isdigit() else None,
+    }
+
+
+def _double_bit(node: ET.Element) -> list[ET.Element]:
+    return [t for d in node.findall("double_bit") for t in d.findall("total")]
+
+
+def _watts(text: str | None) -> float | None:
+    m = re.match(r"\s*([0-9.]+)\s*W", text or "")
+    return float(m.group(1)) if m else None
 
 
 def _xml(node: ET.Element, path: str) -> str | None:
@@ -189,6 +284,20 @@ def parse_nvlink_status(text: str) -> dict[int, tuple[int, int]]:
             if "inactive" not in m.group(2):
                 out[gpu][0] += 1
     return {g: (a, t) for g, (a, t) in out.items()}
+
+
+def parse_nvlink_speeds(text: str) -> dict[int, list[float | None]]:
+    """`nvidia-smi nvlink -s` -> {gpu index: [GB/s per link, None where inactive]}."""
+    out: dict[int, list[float | None]] = {}
+    gpu = None
+    for line in text.splitlines():
+        if m := _NVLINK_GPU.match(line):
+            gpu = int(m.group(1))
+            out[gpu] = []
+        elif (m := _NVLINK_LINK.match(line)) and gpu is not None:
+            speed = re.match(r"([0-9.]+) GB/s", m.group(2).strip())
+            out[gpu].append(float(speed.group(1)) if speed else None)
+    return out
 
 
 def parse_ibstat(text: str) -> list[dict]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from infra.errors import InputError
 from infra.fleet import facts as facts_mod
 from infra.fleet.health import Expectation, check_host
+from infra.fleet.probes import benchmark_sections
 from infra.fleet.ssh import SshOptions, Target, run_many
 from infra.progress import Progress
 from infra.text import printable
@@ -79,13 +80,21 @@ def gather(
     options: SshOptions,
     label: str,
     progress: bool | None = None,
+    command: Callable[[Host], str] | None = None,
 ) -> list[dict]:
-    """Facts from every host: one SSH session each, parsed from the tools' outputs."""
+    """Facts from every host: one SSH session each, parsed from the tools' outputs.
+    `command`: each host's script (health's benchmarks name each host's rails); hosts with
+    the same script fan out together."""
     bar = Progress(label, len(hosts), asked=progress)
-    targets = [Target(h.name, h.address) for h in hosts]
-    outcomes = run_many(
-        targets, facts_mod.facts_command(), options, on_done=lambda o: bar.advance(o.ok)
-    )
+    groups: dict[str, list[Host]] = {}
+    for h in hosts:
+        groups.setdefault(command(h) if command else facts_mod.facts_command(), []).append(h)
+    by_name = {}
+    for script, members in groups.items():
+        targets = [Target(h.name, h.address) for h in members]
+        for o in run_many(targets, script, options, on_done=lambda o: bar.advance(o.ok)):
+            by_name[o.name] = o
+    outcomes = [by_name[h.name] for h in hosts]
     bar.close()
     results = []
     for outcome in outcomes:
@@ -108,8 +117,21 @@ def health(
     options: SshOptions,
     expect: Callable[[Host], Expectation],
     progress: bool | None = None,
+    benchmarks: bool = False,
 ) -> list[dict]:
-    results = gather(hosts, options, "health", progress)
+    """Every host's checks. `benchmarks`: also ib_write_bw per rail, all_reduce_perf and
+    dcgmi diag at the catalogue's level (minutes on real nodes: the acceptance's)."""
+    command = None
+    if benchmarks:
+
+        def command(host: Host) -> str:
+            exp = expect(host)
+            if exp.catalogue is None:
+                return facts_mod.facts_command()
+            extra = benchmark_sections(list(exp.rails), exp.gpus, exp.catalogue)
+            return facts_mod.facts_command(extra)
+
+    results = gather(hosts, options, "health", progress, command)
     for host, result in zip(hosts, results, strict=True):
         if result["status"] != "ok":
             continue
