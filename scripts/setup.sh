@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything supercluster needs on a fresh Debian/Ubuntu machine (run as root):
 # the Debian packages the simulated site uses (sshd, ibsim + OpenSM, infiniband-diags,
-# rdma-core, pssh, Chromium for the report test), a venv from the pinned lock file, and the
+# rdma-core, pssh, Chromium for the report test; debootstrap and systemd-nspawn for the
+# live nodes, whose Debian root infra/sim/live.py builds once per machine), a venv from the pinned lock file, and the
 # Pulumi engine (scripts/build_pulumi.sh: built from the Go module proxy, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ APT_PACKAGES=(
   python3-venv openssh-server openssh-client util-linux iproute2 procps
   ibsim-utils libumad2sim0 opensm infiniband-diags rdma-core ibverbs-utils perftest
   pssh chromium dpkg-dev python3-apt pciutils frr lldpd iputils-ping
+  debootstrap systemd-container
 )
 
 missing=()

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also start N controller hosts ctl1..ctlN (plain hosts running the project's "
         "venv) on the management addresses after the nodes', for `configure --controllers`",
     )
+    up.add_argument(
+        "--live",
+        action="store_true",
+        help="nodes that boot systemd (systemd-nspawn over a shared Debian 12 root, built "
+        "once per machine): the roles start units, run handlers and reboot for real",
+    )
     add_json_arg(up)
     up.set_defaults(func=cmd_up)
 
@@ -64,10 +70,19 @@ def state_dir(args: argparse.Namespace) -> Path:
     return site.state_dir(args.project_dir, args.state_dir)
 
 
-def fleet_for(args: argparse.Namespace):
-    from infra.sim.fleet import Fleet
+def fleet_for(args: argparse.Namespace, live: bool | None = None):
+    """The site's fleet: live nodes when asked (`up --live`) or when the running fleet's
+    connection.json says so (status, down)."""
+    import json
 
-    return Fleet(state_dir(args) / "fleet")
+    from infra.sim.fleet import Fleet
+    from infra.sim.live import LiveFleet
+
+    path = state_dir(args) / "fleet"
+    if live is None:
+        connection = path / "connection.json"
+        live = connection.exists() and bool(json.loads(connection.read_text()).get("live"))
+    return LiveFleet(path) if live else Fleet(path)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -82,7 +97,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         nodes = nodes[: args.nodes]
     hardware = None if args.no_hardware else _design_hardware(args, nodes)
     controllers = _controller_hosts(args, spec, design)
-    fleet = fleet_for(args)
+    if args.live and controllers:
+        raise InputError(["--controllers: not with --live (controllers run the host's venv)"])
+    fleet = fleet_for(args, live=args.live)
     started = time.monotonic()
     try:
         statuses = fleet.up(
@@ -95,8 +112,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise
         raise InputError([f"sim up: {exc}"]) from exc
     out = human(args)
+    kind = "live nodes (systemd)" if args.live else "nodes"
     print(
-        f"sim: {len(statuses)} nodes answering SSH in {time.monotonic() - started:.1f}s "
+        f"sim: {len(statuses)} {kind} answering SSH in {time.monotonic() - started:.1f}s "
         f"({nodes[0].mgmt_ip} .. {nodes[-1].mgmt_ip})",
         file=out,
     )
@@ -126,6 +144,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             True,
             nodes=[s.__dict__ for s in statuses],
             connection=str(fleet.connection),
+            live=args.live,
             bmc_url=emulator.url,
             mirror_url=served["url"],
         )

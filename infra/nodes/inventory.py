@@ -16,7 +16,9 @@ matches inventory/group_vars/all/ (check_defaults).
 
 For a simulated site, `connection` (the fleet's connection.json: user, key, known_hosts)
 adds the SSH settings to the `all` group and marks the nodes as not live (they share the
-host's kernel: roles write persistent configuration but load no modules and reboot nothing).
+host's kernel: roles write persistent configuration but load no modules and reboot nothing),
+unless the fleet's nodes boot systemd (`"live": true`, infra.sim.live): then the roles
+start units, run their handlers and reboot for real.
 
 A Spectrum-X (RoCE v2) design (`design=` with technology spectrum_x) gives each GPU node
 `fabric_technology: spectrum_x` and `node_rails`, its routed NICs from the design's L3 plan
@@ -162,7 +164,8 @@ def groups(nodes: Iterable[Node], models: Mapping[str, NodeModelInfo]) -> dict[s
 
 
 def connection_vars(connection: Mapping) -> dict:
-    """SSH settings for the simulated site, from the fleet's connection.json."""
+    """SSH settings for the simulated site, from the fleet's connection.json; live only
+    where the fleet says its nodes boot systemd (infra.sim.live)."""
     ssh_args = (
         f"-o UserKnownHostsFile={connection['known_hosts']} -o StrictHostKeyChecking=yes "
         "-o IdentitiesOnly=yes"
@@ -176,7 +179,7 @@ def connection_vars(connection: Mapping) -> dict:
         "ansible_port": int(connection.get("port", 22)),
         "ansible_ssh_private_key_file": connection["private_key"],
         "ansible_ssh_common_args": ssh_args,
-        "supercluster_live_state": False,
+        "supercluster_live_state": bool(connection.get("live", False)),
     }
 
 

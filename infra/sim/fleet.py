@@ -128,7 +128,16 @@ class NodeStatus:
 
 
 class Fleet:
-    """The simulated nodes under one state dir. Needs root (namespaces, mounts)."""
+    """The simulated nodes under one state dir. Needs root (namespaces, mounts).
+
+    The interface shared with infra.sim.live.LiveFleet (nodes that boot systemd): up,
+    down, crash, restart, hosts, nodes, status, init_pid, key_path, known_hosts,
+    ssh_config, connection. `live` says whether the nodes run systemd (the inventory's
+    supercluster_live_state); subclasses change only the hooks marked as such."""
+
+    live = False
+    # Where a node's root comes from: its overlay's lower layer (hook).
+    lower = Path("/")
 
     def __init__(self, state_dir: Path | str):
         self.state_dir = Path(state_dir).resolve()
@@ -162,7 +171,7 @@ class Fleet:
             raise FleetEnvironmentError(
                 f"a fleet is already up under {self.state_dir}; run `supercluster sim down` first"
             )
-        _require_tools()
+        self._require_tools()
         busy = _answering(hosts)
         if busy:
             shown = ", ".join(f"{n} ({ip})" for n, ip in busy[:5])
@@ -218,6 +227,7 @@ class Fleet:
                 "known_hosts": str(self.known_hosts),
                 "ssh_config": str(self.ssh_config),
                 "hosts": dict(hosts),
+                "live": self.live,
             },
         )
 
@@ -242,7 +252,7 @@ class Fleet:
             (node / sub).mkdir(parents=True)
         upper = node / "upper"
         for rel in UPPER_DIRS:
-            _mkdirs_like_lower(upper, rel)
+            _mkdirs_like_lower(upper, rel, self.lower)
         (upper / "root/.ssh").chmod(0o700)
         # The node's /root starts empty (an opaque dir hides the host's root home: its
         # credentials and its shell start-up files, which would otherwise run on every
@@ -268,10 +278,17 @@ class Fleet:
             binds[f"ro:{path}"] = str(path)
         _write_json(node / "binds.json", binds)
 
+    def _require_tools(self) -> None:  # hook
+        _require_tools()
+
+    def _node_command(self, name: str, node: Path, binds: dict[str, str]) -> list[str]:  # hook
+        """The node's init under `unshare ... sh -c`: the script and its arguments."""
+        bind_args = [a for dst, src in sorted(binds.items()) for a in (src, dst)]
+        return [NODE_INIT, "node-init", str(node), str(self.state_dir), name, *bind_args]
+
     def _launch(self, name: str) -> int:
         node = self.state_dir / "nodes" / name
         binds = json.loads((node / "binds.json").read_text())
-        bind_args = [a for dst, src in sorted(binds.items()) for a in (src, dst)]
         log = open(node / "sshd.log", "wb")  # noqa: SIM115 - handed to the child
         with log:
             proc = subprocess.Popen(
@@ -286,12 +303,7 @@ class Fleet:
                     "--kill-child=SIGKILL",
                     "sh",
                     "-c",
-                    NODE_INIT,
-                    "node-init",
-                    str(node),
-                    str(self.state_dir),
-                    name,
-                    *bind_args,
+                    *self._node_command(name, node, binds),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -451,8 +463,8 @@ def _require_tools() -> None:
         raise FleetEnvironmentError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
 
 
-def _mkdirs_like_lower(upper: Path, rel: str) -> None:
-    """Create upper/rel and its parents with the owner and mode of /rel on the host."""
+def _mkdirs_like_lower(upper: Path, rel: str, lower_root: Path = Path("/")) -> None:
+    """Create upper/rel and its parents with the owner and mode of rel in the lower layer."""
     path = Path()
     for part in Path(rel).parts:
         path /= part
@@ -460,7 +472,7 @@ def _mkdirs_like_lower(upper: Path, rel: str) -> None:
         if target.exists():
             continue
         target.mkdir()
-        lower = Path("/") / path
+        lower = lower_root / path
         if lower.is_dir():
             st = lower.stat()
             os.chown(target, st.st_uid, st.st_gid)
