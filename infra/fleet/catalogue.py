@@ -56,6 +56,7 @@ class Catalogue:
     ib_write_bw_seconds: int = 5
     ib_write_bw_port_base: int = 18515
     nccl_busbw_gbps_min: dict[int, float] = field(default_factory=dict)
+    nccl_cross_busbw_gbps_min: dict[int, float] = field(default_factory=dict)
     dcgm_diag_level: int = 1
     rdma_stack: str = "distro"
 
@@ -103,6 +104,9 @@ def from_vars(values: dict) -> Catalogue:
             ib_write_bw_port_base=int(get("ib_write_bw_port_base", base.ib_write_bw_port_base)),
             nccl_busbw_gbps_min={
                 int(k): float(v) for k, v in get("nccl_busbw_gbps_min", {}).items()
+            },
+            nccl_cross_busbw_gbps_min={
+                int(k): float(v) for k, v in get("nccl_cross_busbw_gbps_min", {}).items()
             },
             dcgm_diag_level=int(get("dcgm_diag_level", 1)),
             rdma_stack=stack,

@@ -513,3 +513,16 @@ def acceptance_lines(host: str, checks: list[dict]) -> list[str]:
 
 def _text(value: object) -> str:
     return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def cross_nccl_check(text: str, rc: int, scope: str, cat: Catalogue) -> dict:
+    """all_reduce_perf across a leaf pair or an SU: out-of-place busbw at each gated size."""
+    from infra.fleet.probes import parse_all_reduce
+
+    bars = cat.nccl_cross_busbw_gbps_min
+    bench = {"nccl": parse_all_reduce(text) if rc == 0 else {}, "nccl_error": None}
+    if rc != 0:
+        bench["nccl_error"] = next((ln for ln in text.splitlines() if ln.strip()), f"rc {rc}")
+    check = _nccl_bench_check(bench, Catalogue(nccl_busbw_gbps_min=bars))
+    check["check"] = f"nccl all_reduce {scope}"
+    return check

@@ -199,3 +199,44 @@ def parse_dcgm_diag(text: str) -> list[tuple[str, str]]:
         for line in text.splitlines()
         if (m := _DCGM_ROW.match(line))
     ]
+
+
+# --- across nodes: a leaf pair, an SU -----------------------------------------------------
+
+NCCL_SCOPES = ("node", "pair", "su")
+
+
+def nccl_groups(nodes: list[tuple[str, str, int]], scope: str) -> list[list[str]]:
+    """Which nodes run one all_reduce together. `nodes`: (name, SU, index). `pair`: two
+    nodes of one SU in index order (a rail-optimised SU puts every node under the same rail
+    leaves, so a pair's traffic turns at the leaves; an odd last node joins the pair before
+    it); `su`: every node of the SU (all its leaves). `node`: none (the per-node test)."""
+    if scope not in NCCL_SCOPES:
+        raise ValueError(f"acceptance_nccl_scope must be one of {', '.join(NCCL_SCOPES)}")
+    if scope == "node":
+        return []
+    by_su: dict[str, list[tuple[int, str]]] = {}
+    for name, su, index in nodes:
+        by_su.setdefault(su, []).append((index, name))
+    groups = []
+    for su in sorted(by_su):
+        names = [n for _, n in sorted(by_su[su])]
+        if scope == "su":
+            groups.append(names)
+            continue
+        pairs = [names[i : i + 2] for i in range(0, len(names) - 1, 2)]
+        if len(names) % 2 and pairs:
+            pairs[-1].append(names[-1])
+        groups += pairs
+    return [g for g in groups if len(g) > 1]
+
+
+def mpirun_argv(addresses: list[str], gpus: int, sizes: list[int]) -> list[str]:
+    """Open MPI launch of all_reduce_perf, one rank per GPU, bound to the GPU's NUMA node;
+    NCCL reads its settings (NCCL_IB_HCA...) from each node's /etc/nccl.conf."""
+    hosts = ",".join(f"{a}:{gpus}" for a in addresses)
+    return [
+        "mpirun", "--allow-run-as-root", "-np", str(gpus * len(addresses)), "-H", hosts,
+        "--bind-to", "numa", "-x", "LD_LIBRARY_PATH",
+        "all_reduce_perf", "-b", str(min(sizes)), "-e", str(max(sizes)), "-f", "2", "-g", "1",
+    ]  # fmt: skip

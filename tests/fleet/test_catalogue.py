@@ -13,7 +13,7 @@ import yaml
 
 from infra.fleet import catalogue, probes
 from infra.fleet.facts import facts_command, parse_facts
-from infra.fleet.health import acceptance_lines, check_host, expectation_from
+from infra.fleet.health import acceptance_lines, check_host, cross_nccl_check, expectation_from
 from infra.sim.hardware import FIXTURES, Hardware, render
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -160,3 +160,27 @@ def test_one_catalogue_no_thresholds_in_role_defaults():
     assert CAT.ib_write_bw_gbps_min == 375
     names = {c["name"] for c in bars["acceptance_checks"]}
     assert {"ecc errors", "row remap", "xid", "clock events", "gpudirect"} <= names
+
+
+def test_cross_node_groups_and_bars():
+    nodes = [("n3", "su2", 2), ("n1", "su1", 0), ("n2", "su1", 1), ("n4", "su2", 3),
+             ("n5", "su2", 4)]  # fmt: skip
+    assert probes.nccl_groups(nodes, "pair") == [["n1", "n2"], ["n3", "n4", "n5"]]
+    assert probes.nccl_groups(nodes, "su") == [["n1", "n2"], ["n3", "n4", "n5"]]
+    assert probes.nccl_groups(nodes, "node") == []
+    with pytest.raises(ValueError):
+        probes.nccl_groups(nodes, "rack")
+    argv = probes.mpirun_argv(["127.0.80.1", "127.0.80.2"], 8, [8589934592])
+    assert argv[:6] == [
+        "mpirun",
+        "--allow-run-as-root",
+        "-np",
+        "16",
+        "-H",
+        "127.0.80.1:8,127.0.80.2:8",
+    ]
+    row = " 8589934592    2147483648     float     sum      -1  40000.0  214.75  375.80      0"
+    check = cross_nccl_check(row + "\n", 0, "pair", CAT)
+    assert check["check"] == "nccl all_reduce pair" and not check["ok"]
+    assert cross_nccl_check(row.replace("375.80", "412.00"), 0, "su", CAT)["ok"]
+    assert not cross_nccl_check("mpirun: command not found", 127, "su", CAT)["ok"]

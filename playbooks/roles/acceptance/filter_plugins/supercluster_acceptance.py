@@ -82,9 +82,42 @@ def acceptance_checks(output: str, settings: dict) -> list[dict]:
     return health.check_host(facts.parse_facts(output), _expectation(settings))
 
 
+def nccl_groups(hosts: list[str], hostvars, scope: str) -> list[list[str]]:
+    """The groups of the cross-node all_reduce (probes.nccl_groups) from the inventory."""
+    _, _, _, probes, _ = _modules()
+    nodes = [
+        (h, str(hostvars[h].get("node_su", "")), int(hostvars[h].get("node_index", 0)))
+        for h in hosts
+    ]
+    try:
+        return probes.nccl_groups(nodes, str(scope))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def nccl_mpirun(group: list[str], hostvars, gpus, settings: dict) -> list[str]:
+    _, _, _, probes, _ = _modules()
+    cat = _expectation(settings).catalogue
+    addresses = [str(hostvars[h].get("ansible_host", h)) for h in group]
+    return probes.mpirun_argv(addresses, int(gpus), sorted(cat.nccl_cross_busbw_gbps_min))
+
+
+def nccl_cross_failures(result: dict, group: list[str], scope: str, settings: dict) -> list[str]:
+    """`<first node>: nccl all_reduce <scope>: ...` when the group's run is below its bar."""
+    _, _, health, _, _ = _modules()
+    cat = _expectation(settings).catalogue
+    check = health.cross_nccl_check(
+        str(result.get("stdout", "")), int(result.get("rc", 1)), str(scope), cat
+    )
+    return health.acceptance_lines(f"{group[0]} (with {', '.join(group[1:])})", [check])
+
+
 class FilterModule:
     def filters(self):
         return {
+            "supercluster_nccl_groups": nccl_groups,
+            "supercluster_nccl_mpirun": nccl_mpirun,
+            "supercluster_nccl_cross_failures": nccl_cross_failures,
             "supercluster_acceptance_script": acceptance_script,
             "supercluster_acceptance_failures": acceptance_failures,
             "supercluster_acceptance_checks": acceptance_checks,
