@@ -151,8 +151,8 @@ def _site_layer(
             project_dir=project_dir,
             opts=site.child,
         )
-        for kind, art in (("cabling", fp.cabling), ("opensm_conf", fp.opensm)):
-            if art is not None:  # no opensm.conf on Ethernet
+        for kind, art in (("cabling", fp.cabling), ("opensm_conf", fp.opensm), ("nvue", fp.nvue)):
+            if art is not None:  # opensm.conf on InfiniBand, NVUE on Spectrum-X
                 artifacts[f"{p.name}/{kind}"] = {"path": art.path, "sha256": art.sha256}
         planes[p.name] = {"rails": list(p.rails), "lids": p.lids, "endpoints": p.endpoints}
     return {"artifacts": artifacts, "planes": planes}
@@ -183,7 +183,8 @@ def resource_count(plan: StackPlan, ix: DesignIndex, manage_bmcs: bool = False) 
     if plan.has_site:
         tiers = {(s.plane, s.tier) for s in d.switches}
         n += 2 + len(d.power.phases)  # power plant + phases, cooling plant
-        per_plane = 4 if d.technology == "infiniband_ndr" else 2  # plane, cabling (+SM, opensm)
+        # plane, cabling, and the SM with its opensm.conf or the NVUE configurations
+        per_plane = 4 if d.technology == "infiniband_ndr" else 3
         n += per_plane * len(d.planes) + len(tiers)  # and the switch tiers
     else:
         n += 1  # StackReference to the site stack

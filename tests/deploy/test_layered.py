@@ -59,7 +59,7 @@ def test_site_stack_holds_plants_and_fabric(memphis: list[MockRun]) -> None:
     assert counts["supercluster:fabric:SubnetManager"] == 0
     assert counts["supercluster:site:Hall"] == 0 and counts["supercluster:site:Rack"] == 0
     assert "inventory" not in site.outputs
-    assert list(site.outputs["artifacts"]) == ["p0/cabling"]
+    assert list(site.outputs["artifacts"]) == ["p0/cabling", "p0/nvue"]  # switch configs
     assert site.outputs["summary"]["gpus"] == 100_352
     assert site.outputs["planes"]["p0"]["rails"] == list(range(8))
 

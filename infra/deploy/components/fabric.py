@@ -1,8 +1,9 @@
 """FabricPlane: one InfiniBand subnet, or the one routed Spectrum-X fabric. Its switches
 by tier (as data: a memphis plane has ~1,000 switches), for InfiniBand its subnet manager
 with the OpenSM configuration as an artifact, for Spectrum-X its routing plan (ASNs,
-loopback and NIC pools) as data, and the plane's cabling plan as an artifact with its
-content hash (cables are data, not resources)."""
+loopback and NIC pools) as data and every switch's NVUE configuration as one artifact,
+and the plane's cabling plan as an artifact with its content hash (cables are data, not
+resources)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pulumi
 from infra.deploy.components.base import Component
 from infra.deploy.components.index import DesignIndex
 from infra.deploy.providers.artifact import Artifact, inline, sha256_text
-from infra.deploy.render import opensm_conf
+from infra.deploy.render import nvue_bundle, opensm_conf
 
 TIERS = ("leaf", "spine", "core")
 
@@ -97,8 +98,21 @@ class FabricPlane(Component):
             opts=self.child,
         )
         outputs = {"cabling_sha256": self.cabling.sha256}
+        self.nvue = None
         if ix.design.technology == "spectrum_x":
             outputs["routing"] = routing_summary(ix.design)
+            # Every switch's NVUE configuration as one artifact (a resource per switch
+            # would be 4,160 at memphis), rendered again by the provider like the
+            # cabling plan: the state holds its hash, not its ~86 MB.
+            self.nvue = Artifact(
+                f"{plane}-nvue",
+                path=str(artifacts_dir / plane / "nvue.yaml"),
+                sha256=sha256_text(nvue_bundle(ix.design)),
+                renderer="nvue_bundle",
+                args={"spec_stack": spec_stack, "project_dir": str(project_dir)},
+                opts=self.child,
+            )
+            outputs["nvue_sha256"] = self.nvue.sha256
         self.done(outputs)
 
 

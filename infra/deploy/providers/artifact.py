@@ -74,9 +74,16 @@ def _cabling_plan(args: dict[str, Any]) -> str:
     return _cabling_plans(args["spec_stack"], args["project_dir"])[args["plane"]]
 
 
+def _nvue_bundle(args: dict[str, Any]) -> str:
+    from infra.deploy.render import nvue_bundle
+
+    return nvue_bundle(_design(args["spec_stack"], args["project_dir"]))
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "inline": _inline,
     "cabling_plan": _cabling_plan,
+    "nvue_bundle": _nvue_bundle,  # a Spectrum-X fabric's switch configurations
 }
 
 
