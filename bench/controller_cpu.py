@@ -67,6 +67,9 @@ def measure(tmp: Path, mode: str, nodes: int, playbook: str) -> dict:
                     controllers=controllers, playbook=playbook,
                     artifacts_dir=site.artifacts_dir, out=None,
                 )  # fmt: skip
+                # Before the controller stops: reaping its node would add its whole
+                # process tree (the worker's CPU, counted below) to this one's children.
+                wall, here = time.monotonic() - started, cpu_s() - before
             result, controller = run.result, run.shards[0].cpu_s or 0.0
         else:
             empty = tmp / "stock.cfg"
@@ -77,7 +80,7 @@ def measure(tmp: Path, mode: str, nodes: int, playbook: str) -> dict:
                 strategy=None if stock else "mitogen_linear",
             )  # fmt: skip
             controller = None
-        wall, here = time.monotonic() - started, cpu_s() - before
+            wall, here = time.monotonic() - started, cpu_s() - before
         assert result.rc == 0, f"{mode}: {result.failed} {result.unreachable}"
     tasks = host_tasks(result.stats)
     total = here + (controller or 0.0)
