@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import threading
 
 import pytest
@@ -162,3 +163,35 @@ def test_controller_names_are_checked_and_sim_hosts_use_the_sims_ssh_config(tmp_
 def test_the_last_play_is_found_through_the_imports():
     assert shards.last_play(PROJECT_DIR, "site") == shards.last_play(PROJECT_DIR, "reboot")
     assert shards.last_play(PROJECT_DIR, "site") == "Reboot nodes whose configuration needs it"
+
+
+def test_cli_sim_controllers_and_configure_through_them(tmp_path, capsys):
+    """The operator's path: `sim up --controllers 1` starts ctl1 after the nodes on the
+    management network, `configure --controllers ctl1` runs through it, one JSON report."""
+    from fleetutil import project_in_test_range
+
+    from infra.cli import main
+
+    project = project_in_test_range(PROJECT_DIR, tmp_path / "project", "127.0.56.0/26")
+    # A project as a site keeps it: the stack, ansible.cfg, playbooks and shared vars.
+    shutil.copy(PROJECT_DIR / "ansible.cfg", project / "ansible.cfg")
+    (project / "playbooks").symlink_to(PROJECT_DIR / "playbooks")
+    shutil.copytree(PROJECT_DIR / "inventory" / "group_vars", project / "inventory" / "group_vars")
+    args = ["--stack", "dev", "--project-dir", str(project)]
+    assert main(["sim", "up", *args, "--nodes", "2", "--controllers", "1"]) == 0
+    try:
+        hosts = json.loads((project / ".sim/fleet/connection.json").read_text())["hosts"]
+        assert hosts["ctl1"] == "127.0.56.33"  # right after the 32 design nodes
+        assert main(["inventory", *args, "--sim"]) == 0
+        capsys.readouterr()
+        code = main(["configure", *args, "--controllers", "ctl1", "--playbook", "host", "--json"])
+        printed = capsys.readouterr()
+        assert printed.out.strip(), (code, printed.err[-2000:])
+        report = json.loads(printed.out[printed.out.index("{"):])
+        assert code == 0, report
+        assert [(s["controller"], s["hosts"], s["status"]) for s in report["shards"]] == [
+            ("ctl1", 2, "successful")
+        ]
+        assert sorted(report["stats"]) == ["hall1-su001-n01", "hall1-su001-n02"]
+    finally:
+        assert main(["sim", "down", *args]) == 0
