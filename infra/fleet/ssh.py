@@ -290,8 +290,13 @@ def _exec(transport: paramiko.Transport, command: str, timeout: float) -> tuple[
                 out += channel.recv(65536)
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
-            if channel.exit_status_ready() and not (
-                channel.recv_ready() or channel.recv_stderr_ready()
+            # Done at the exit status *and* EOF: sshd may send the exit status while the
+            # command's last output is still on its way (a long script's final sections
+            # were lost that way now and then).
+            if (
+                channel.exit_status_ready()
+                and (channel.eof_received or channel.closed)
+                and not (channel.recv_ready() or channel.recv_stderr_ready())
             ):
                 break
             left = deadline - time.monotonic()
