@@ -277,8 +277,13 @@ class Addressing(Model):
     # one /31 per NIC (leaf side the even address, the NIC the odd one, RFC 3021).
     fabric_loopback_cidr: Annotated[StrictStr, Field(max_length=64)] | None = None
     rail_cidr: Annotated[StrictStr, Field(max_length=64)] | None = None
+    # Optional, any fabric: one out-of-band management address per switch (its eth0),
+    # what the switches playbook connects to.
+    switch_mgmt_cidr: Annotated[StrictStr, Field(max_length=64)] | None = None
 
-    @field_validator("mgmt_cidr", "bmc_cidr", "fabric_loopback_cidr", "rail_cidr")
+    @field_validator(
+        "mgmt_cidr", "bmc_cidr", "fabric_loopback_cidr", "rail_cidr", "switch_mgmt_cidr"
+    )
     @classmethod
     def _ipv4_network(cls, value: str | None) -> str | None:
         if value is None:
@@ -297,7 +302,13 @@ class Addressing(Model):
         switch loopback and a NIC link must never be the same host."""
         pools = [
             (key, ipaddress.ip_network(value))
-            for key in ("mgmt_cidr", "bmc_cidr", "fabric_loopback_cidr", "rail_cidr")
+            for key in (
+                "mgmt_cidr",
+                "bmc_cidr",
+                "fabric_loopback_cidr",
+                "rail_cidr",
+                "switch_mgmt_cidr",
+            )
             if (value := getattr(self, key)) is not None
         ]
         for i, (key_a, a) in enumerate(pools):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from infra.catalog import Catalog, load_catalog
 from infra.design.cooling import compile_cooling
 from infra.design.ethernet import EthernetResult, compile_ethernet
 from infra.design.fabric import compile_fabric, place_links
-from infra.design.layout import Layout, address_plan, compile_layout, make_nodes
+from infra.design.layout import Layout, address_plan, compile_layout, make_nodes, pool_hosts
 from infra.design.model import Design, SmHost
 from infra.design.names import check_unique_names
 from infra.design.power import compile_power, in_row_cdu_kw, rack_power, switch_draw_kw
@@ -20,6 +22,7 @@ def compile_design(spec: ClusterSpec, stack: str = "", catalog: Catalog | None =
         fabric = compile_ethernet(spec, catalog, layout)
     else:
         fabric = compile_fabric(spec, catalog, layout)
+    fabric.switches = _switch_mgmt(spec, fabric.switches)
     nodes = make_nodes(layout, spec, fabric.hcas)
     racks = layout.racks + fabric.racks
     device_rack = {n.name: n.rack for n in nodes}
@@ -72,3 +75,12 @@ def _sm_hosts(spec: ClusterSpec, layout: Layout, hcas: dict) -> list[SmHost]:
         SmHost(s.name, s.hall, s.rack, s.u, s.model, mgmt[n + i], 15 - i, tuple(hcas[s.name]))
         for i, s in enumerate(layout.sm_slots)
     ]
+
+
+def _switch_mgmt(spec: ClusterSpec, switches: list) -> list:
+    """Each switch's out-of-band management address, in design order, where the site
+    declares the pool (addressing.switch_mgmt_cidr)."""
+    if spec.addressing.switch_mgmt_cidr is None:
+        return switches
+    ips = pool_hosts(spec, "switch_mgmt_cidr", len(switches), "switches")
+    return [dataclasses.replace(s, mgmt_ip=ip) for s, ip in zip(switches, ips, strict=True)]

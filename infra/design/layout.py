@@ -280,22 +280,20 @@ def compile_layout(spec: ClusterSpec, catalog: Catalog) -> Layout:
 
 def address_plan(spec: ClusterSpec, count: int) -> tuple[list[str], list[str]]:
     """Management and BMC addresses for `count` nodes, in node order."""
-    plans = []
-    for key in ("mgmt_cidr", "bmc_cidr"):
-        net = ipaddress.ip_network(getattr(spec.addressing, key))
-        usable = net.num_addresses - (2 if net.prefixlen < 31 else 0)
-        if usable < count:
-            raise InputError(
-                [
-                    at(
-                        f"addressing.{key}",
-                        f"{net} holds {usable} hosts, the design has {count} nodes",
-                    )
-                ]
-            )
-        first = int(net.network_address) + (1 if net.prefixlen < 31 else 0)
-        plans.append([str(ipaddress.ip_address(first + i)) for i in range(count)])
-    return plans[0], plans[1]
+    mgmt = pool_hosts(spec, "mgmt_cidr", count, "nodes")
+    return mgmt, pool_hosts(spec, "bmc_cidr", count, "nodes")
+
+
+def pool_hosts(spec: ClusterSpec, key: str, count: int, what: str) -> list[str]:
+    """The first `count` host addresses of the pool `addressing.<key>`, or InputError."""
+    net = ipaddress.ip_network(getattr(spec.addressing, key))
+    usable = net.num_addresses - (2 if net.prefixlen < 31 else 0)
+    if usable < count:
+        raise InputError(
+            [at(f"addressing.{key}", f"{net} holds {usable} hosts, the design has {count} {what}")]
+        )
+    first = int(net.network_address) + (1 if net.prefixlen < 31 else 0)
+    return [str(ipaddress.ip_address(first + i)) for i in range(count)]
 
 
 def area_racks(spec: ClusterSpec, hall_name: str, kind: str, count: int) -> list[Rack]:

@@ -72,6 +72,7 @@ class Switch:
     ports: int  # usable ports in the chosen split mode
     rack: str
     u: int
+    mgmt_ip: str = ""  # out-of-band management address (addressing.switch_mgmt_cidr)
 
 
 class Link(NamedTuple):  # a NamedTuple: ~300,000 per memphis design, cheap to build

@@ -3,6 +3,7 @@ switches group; an InfiniBand design's inventory is the same with or without `de
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from roceutil import PROJECT_DIR, spectrum_x_design, spectrum_x_spec
 
@@ -86,3 +87,27 @@ def test_inventory_command_writes_the_routed_nics_of_a_spectrum_x_stack(tmp_path
     assert hv["fabric_technology"] == "spectrum_x"
     assert [r["rail"] for r in hv["node_rails"]] == list(range(8))
     assert "switches" in yaml.safe_load((out / "hosts.yml").read_text())["all"]["children"]
+
+
+def test_switches_get_management_addresses_from_their_pool():
+    """addressing.switch_mgmt_cidr: one out-of-band address per switch in design order,
+    the switches playbook's ansible_host; a pool too small or overlapping is refused."""
+    from infra.errors import InputError
+    from infra.spec import parse_spec
+
+    spec = spectrum_x_spec()
+    spec["addressing"]["switch_mgmt_cidr"] = "127.73.0.0/29"
+    design = compile_design(parse_spec(spec), stack="roce")
+    assert [s.mgmt_ip for s in design.switches] == [f"127.73.0.{i}" for i in range(1, 7)]
+    files = inventory.render("roce", list(design.nodes[:1]), MODELS, design=design)
+    sw = design.switches[0]
+    hv = yaml.safe_load(files[f"host_vars/{sw.name}.yml"])
+    assert hv["ansible_host"] == "127.73.0.1"
+    group = yaml.safe_load(files["hosts.yml"])["all"]["children"]["switches"]
+    assert group["vars"] == {"ansible_user": "cumulus"}
+    spec["addressing"]["switch_mgmt_cidr"] = "127.73.0.0/30"  # 2 hosts for 6 switches
+    with pytest.raises(InputError, match=r"addressing.switch_mgmt_cidr.*6 switches"):
+        compile_design(parse_spec(spec), stack="roce")
+    spec["addressing"]["switch_mgmt_cidr"] = "127.72.0.0/28"  # inside the loopback pool
+    with pytest.raises(InputError, match="switch_mgmt_cidr 127.72.0.0/28 overlap"):
+        parse_spec(spec)
