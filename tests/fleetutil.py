@@ -21,6 +21,7 @@ import yaml
 
 from infra.sim.fleet import Fleet, loopback_hosts
 from infra.sim.hardware import Hardware
+from infra.sim.live import LiveFleet
 
 
 def project_in_test_range(src: Path, dst: Path, mgmt_cidr: str = "127.0.20.192/26") -> Path:
@@ -47,6 +48,12 @@ def require_fleet_tools() -> None:
     assert not problems, "; ".join(problems)
 
 
+def require_live_tools() -> None:
+    """Fail (never skip) where live nodes cannot run: scripts/setup.sh installs both."""
+    missing = [t for t in ("systemd-nspawn", "debootstrap") if not shutil.which(t)]
+    assert not missing, f"{missing} not found: apt-get install systemd-container debootstrap"
+
+
 @contextmanager
 def running_fleet(
     state_dir: Path,
@@ -57,9 +64,14 @@ def running_fleet(
     hardware: Mapping[str, Hardware] | Hardware | None = None,
     hosts: list[tuple[str, str]] | None = None,
     shared: list[Path] | None = None,
+    live: bool = False,
 ) -> Iterator[Fleet]:
+    """`live=True`: nodes that boot systemd (infra.sim.live; the Debian root is built on
+    first use, then cached per machine). Live tests use 127.0.90.0-127.0.99.255."""
     require_fleet_tools()
-    fleet = Fleet(state_dir)
+    if live:
+        require_live_tools()
+    fleet = LiveFleet(state_dir) if live else Fleet(state_dir)
     fleet.up(hosts or loopback_hosts(count, network, prefix), hardware, shared=shared or ())
     try:
         yield fleet
