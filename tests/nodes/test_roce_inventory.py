@@ -109,5 +109,5 @@ def test_switches_get_management_addresses_from_their_pool():
     with pytest.raises(InputError, match=r"addressing.switch_mgmt_cidr.*6 switches"):
         compile_design(parse_spec(spec), stack="roce")
     spec["addressing"]["switch_mgmt_cidr"] = "127.72.0.0/28"  # inside the loopback pool
-    with pytest.raises(InputError, match="switch_mgmt_cidr 127.72.0.0/28 overlap"):
+    with pytest.raises(InputError, match=r"switch_mgmt_cidr 127\.72\.0\.0/28 overlap"):
         parse_spec(spec)
