@@ -31,6 +31,7 @@ nothing is mounted in the host's namespace and no machine is registered (--regis
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -43,7 +44,14 @@ from pathlib import Path
 
 from infra import childenv
 from infra.sim import hardware as hw_fixtures
-from infra.sim.fleet import Fleet, FleetEnvironmentError, NodeStatus, _require_tools
+from infra.sim.fleet import (
+    Fleet,
+    FleetEnvironmentError,
+    FleetError,
+    NodeStatus,
+    _require_tools,
+    _wait_for_ssh,
+)
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -172,7 +180,7 @@ class LiveFleet(Fleet):
             )
         self._require_tools()
         self.lower = build_root(self.cache_dir)
-        return super().up(hosts, hardware, ready_timeout_s=ready_timeout_s)
+        return super().up(hosts, _with_kernel_modules(hardware), ready_timeout_s=ready_timeout_s)
 
     def _require_tools(self) -> None:
         _require_tools()
@@ -239,11 +247,41 @@ class LiveFleet(Fleet):
         for cgroup in self._cgroups(name):
             _remove_cgroup(cgroup)
 
+    def wait_booted(self, name: str, boots: int, timeout_s: float = 120.0) -> None:
+        """Wait until the node has booted `boots` times and its sshd answers again."""
+        deadline = time.monotonic() + timeout_s
+        while self.boots(name) < boots and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = max(1.0, deadline - time.monotonic())
+        if self.boots(name) < boots or _wait_for_ssh([(name, self._node(name)["ip"])], left):
+            raise FleetError(f"{name}: boot {boots} did not answer SSH: {self._log_tail(name)}")
+
     def boots(self, name: str) -> int:
         """How many times the node's container has booted (its supervisor's log)."""
         log = self.state_dir / "nodes" / name / "sshd.log"
         text = log.read_text(errors="replace") if log.exists() else ""
         return text.count("supervisor: boot ")
+
+
+# In-tree modules of Debian's kernel that the rdma role loads (rdma_modules) besides the
+# HCA driver the hardware fixture lists: on a server with an HCA, rdma-core's udev rules
+# have loaded them; here the fixture's /sys/module shows them loaded, so the role's
+# modprobe of them succeeds as it would there.
+KERNEL_RDMA_MODULES = ("ib_umad", "ib_ipoib", "rdma_ucm")
+
+
+def _with_kernel_modules(
+    hardware: Mapping[str, hw_fixtures.Hardware] | hw_fixtures.Hardware | None,
+) -> Mapping[str, hw_fixtures.Hardware] | hw_fixtures.Hardware | None:
+    def extend(hw: hw_fixtures.Hardware) -> hw_fixtures.Hardware:
+        extra = tuple(m for m in KERNEL_RDMA_MODULES if m not in hw.modules)
+        return dataclasses.replace(hw, modules=hw.modules + extra)
+
+    if hardware is None:
+        return None
+    if isinstance(hardware, hw_fixtures.Hardware):
+        return extend(hardware)
+    return {name: extend(hw) for name, hw in hardware.items()}
 
 
 CGROUP_PARENT = "supercluster-live"

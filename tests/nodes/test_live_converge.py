@@ -5,8 +5,8 @@ reboots the nodes (their containers boot again) and waits for them.
 Two fresh nodes on 127.0.91.0/29 (nothing of the site installed: the first run converges
 them in one run of site.yml); check mode before and after, a second run changes nothing,
 a node killed mid-run is reported and the retry converges it. What cannot exist here is
-mocked and says so: the GPU/HCA tools and kernel modules (infra.sim.hardware, with the
-in-tree RDMA modules the rdma role loads listed as loaded) and the vendor packages
+mocked and says so: the GPU/HCA tools and kernel modules (infra.sim.hardware; LiveFleet
+lists the in-tree RDMA modules the rdma role loads as loaded) and the vendor packages
 (infra.sim.testrepo). ipoib_live is off: `networkctl reload` needs systemd-networkd,
 which cannot run in a container sharing the host's network (no CAP_NET_ADMIN there)."""
 
@@ -19,13 +19,10 @@ import time
 import pytest
 from liveutil import running_live_site
 
-from infra.sim.hardware import DEFAULT_MODULES, Hardware
-
 pytestmark = pytest.mark.integration
 
 HOSTS = {"node01", "node02"}
 VARS = {"supercluster_serial": "100%", "ipoib_live": False}
-RDMA_MODULES = ("ib_umad", "ib_ipoib", "rdma_ucm")  # what the rdma role modprobes
 UNITS = (
     "supercluster-acs-disable.service",
     "nvidia-persistenced.service",
@@ -36,10 +33,7 @@ UNITS = (
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    hardware = Hardware(modules=DEFAULT_MODULES + RDMA_MODULES)
-    with running_live_site(
-        tmp_path_factory.mktemp("live"), len(HOSTS), "127.0.91.0/29", hardware=hardware
-    ) as s:
+    with running_live_site(tmp_path_factory.mktemp("live"), len(HOSTS), "127.0.91.0/29") as s:
         yield s
 
 
