@@ -187,7 +187,7 @@ def test_cli_sim_controllers_and_configure_through_them(tmp_path, capsys):
         code = main(["configure", *args, "--controllers", "ctl1", "--playbook", "host", "--json"])
         printed = capsys.readouterr()
         assert printed.out.strip(), (code, printed.err[-2000:])
-        report = json.loads(printed.out[printed.out.index("{"):])
+        report = json.loads(printed.out[printed.out.index("{") :])
         assert code == 0, report
         assert [(s["controller"], s["hosts"], s["status"]) for s in report["shards"]] == [
             ("ctl1", 2, "successful")
