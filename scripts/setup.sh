@@ -11,7 +11,7 @@ APT_PACKAGES=(
   python3-venv openssh-server openssh-client util-linux iproute2 procps
   ibsim-utils libumad2sim0 opensm infiniband-diags rdma-core ibverbs-utils perftest
   pssh chromium dpkg-dev python3-apt pciutils frr lldpd iputils-ping
-  debootstrap systemd-container
+  debootstrap systemd-container numactl
 )
 
 missing=()

@@ -13,7 +13,7 @@ import json
 import pytest
 from siteutil import running_site
 
-from infra.sim.hardware import DEFAULT_MODULES, Hardware
+from infra.sim.hardware import Hardware
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,6 @@ ROLES = (
     "dcgm",
     "nccl",
 )
-PEERMEM = "nvidia_peermem"
 ONE_BATCH = {"supercluster_serial": "100%"}
 DRIVER = "550.90.07-1"
 NCCL = "2.21.5-1+cuda12.4"
@@ -38,9 +37,7 @@ def site(tmp_path_factory):
     hardware = {
         "node01": Hardware(),
         "node02": Hardware(),
-        "node03": Hardware(
-            gpus=7, rails_down=(3,), modules=tuple(m for m in DEFAULT_MODULES if m != PEERMEM)
-        ),
+        "node03": Hardware(gpus=7, rails_down=(3,)),
     }
     with running_site(
         tmp_path_factory.mktemp("converge"), 3, "127.0.10.0/28", hardware=hardware
@@ -160,13 +157,13 @@ def test_nccl_conf_lists_the_designed_rails(site, runs):
 def test_persistent_kernel_and_boot_configuration(site, runs):
     files = site.ssh(
         "node01",
-        "cat /etc/modules-load.d/supercluster-nvidia-peermem.conf "
-        "/etc/modprobe.d/supercluster-nvidia-peermem.conf "
-        "/etc/security/limits.d/90-supercluster-memlock.conf "
+        "cat /etc/security/limits.d/90-supercluster-memlock.conf "
         "/etc/sysctl.d/90-supercluster-rdma.conf /etc/default/grub.d/90-supercluster.cfg",
     )
-    assert "\nnvidia_peermem\n" in files
-    assert "softdep nvidia_peermem pre: ib_core mlx5_ib nvidia" in files
+    # The distribution's RDMA stack (rdma_stack: distro) and the open modules: GPUDirect
+    # RDMA over DMA-BUF, so nothing sets up nvidia_peermem (docs/fleet.md).
+    peermem = site.ssh("node01", "ls /etc/modules-load.d /etc/modprobe.d")
+    assert "peermem" not in peermem
     assert "*    hard    memlock    unlimited" in files
     assert "net.ipv4.conf.all.rp_filter = 2" in files
     assert "iommu=pt" in files
@@ -230,6 +227,5 @@ def test_acceptance_names_the_failing_host_and_checks(site):
     reason = result.failed["node03"]
     assert "node03: gpu count: found 7 (expected 8)" in reason
     assert "node03: rail 3 (mlx5_3): port state Down (expected Active)" in reason
-    assert "node03: peermem: nvidia_peermem is not loaded" in reason
     assert result.stats["node01"]["failures"] == 0
     assert result.stats["node02"]["failures"] == 0
