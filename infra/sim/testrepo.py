@@ -47,6 +47,16 @@ def _unit(description: str, exec_start: str) -> str:
     )
 
 
+def _daemon(unit: str) -> dict[str, str]:
+    """A unit whose daemon stays up as the real one does (a stand-in that only sleeps):
+    a unit that exits at once would be started again by every run, which then never
+    comes out unchanged on a live node."""
+    standin = f"usr/lib/supercluster-test/{unit}-standin"
+    return {
+        standin: f"#!/bin/sh\n# stand-in for {unit}'s daemon: no GPU here\nexec sleep infinity\n"
+    }
+
+
 def _stub(tool: str) -> str:
     return (
         "#!/bin/sh\n"
@@ -69,8 +79,10 @@ def driver_packages(version: str, branch: str) -> list[Package]:
             rev,
             files={
                 "usr/lib/systemd/system/nvidia-persistenced.service": _unit(
-                    "NVIDIA Persistence Daemon", "/usr/bin/nvidia-persistenced --verbose"
-                )
+                    "NVIDIA Persistence Daemon",
+                    "/usr/lib/supercluster-test/nvidia-persistenced-standin --verbose",
+                ),
+                **_daemon("nvidia-persistenced"),
             },
         ),
         Package(
@@ -78,8 +90,10 @@ def driver_packages(version: str, branch: str) -> list[Package]:
             rev,
             files={
                 "usr/lib/systemd/system/nvidia-fabricmanager.service": _unit(
-                    "NVIDIA fabric manager service", "/usr/bin/nv-fabricmanager"
+                    "NVIDIA fabric manager service",
+                    "/usr/lib/supercluster-test/nvidia-fabricmanager-standin",
                 ),
+                **_daemon("nvidia-fabricmanager"),
                 "usr/share/nvidia/nvswitch/fabricmanager.cfg": "LOG_LEVEL=4\n",
             },
         ),
@@ -108,8 +122,11 @@ def default_packages() -> list[Package]:
             "1:3.3.6",
             files={
                 "usr/lib/systemd/system/nvidia-dcgm.service": _unit(
-                    "NVIDIA DCGM service", "/usr/bin/nv-hostengine -n --service-account nvidia-dcgm"
+                    "NVIDIA DCGM service",
+                    "/usr/lib/supercluster-test/nvidia-dcgm-standin -n "
+                    "--service-account nvidia-dcgm",
                 ),
+                **_daemon("nvidia-dcgm"),
                 "usr/bin/dcgmi": _stub("dcgmi"),
             },
         ),
@@ -158,7 +175,9 @@ def _build_deb(pkg: Package, dest: Path) -> Path:
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            path.chmod(0o755 if rel.startswith("usr/bin/") else 0o644)
+            path.chmod(
+                0o755 if rel.startswith(("usr/bin/", "usr/lib/supercluster-test/")) else 0o644
+            )
         version = pkg.version.split(":", 1)[-1]
         out = dest / f"{pkg.name}_{version}_amd64.deb"
         subprocess.run(
