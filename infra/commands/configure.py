@@ -72,20 +72,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
     if args.controllers is not None:
         return _configure_sharded(args)
-    project = args.project_dir.resolve()
-    result = configure.run(
-        project_dir=project,
-        inventory_dir=project / "inventory" / args.stack,
-        playbook=args.playbook,
-        check=args.check,
-        diff=args.diff,
-        limit=args.limit,
-        tags=args.tags,
-        extravars=parse_extra_vars(args.extra_vars),
-        artifacts_dir=args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
-        out=human(args),
-        progress=Progress("configure", asked=args.progress),
-    )
+    result = configure.run(**_run_args(args))
     base = f"supercluster configure --stack {args.stack}"
     if args.playbook != "site":
         base += f" --playbook {args.playbook}"
@@ -93,6 +80,24 @@ def cmd_configure(args: argparse.Namespace) -> int:
     if args.json:
         print_json("configure", args.stack, result.rc == 0, **_result_json(args, result))
     return 0 if result.rc == 0 else 1
+
+
+def _run_args(args: argparse.Namespace) -> dict:
+    """What a run takes from the command line, direct or split over controllers."""
+    project = args.project_dir.resolve()
+    return {
+        "project_dir": project,
+        "inventory_dir": project / "inventory" / args.stack,
+        "playbook": args.playbook,
+        "check": args.check,
+        "diff": args.diff,
+        "limit": args.limit,
+        "tags": args.tags,
+        "extravars": parse_extra_vars(args.extra_vars),
+        "artifacts_dir": args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
+        "out": human(args),
+        "progress": Progress("configure", asked=args.progress),
+    }
 
 
 def _result_json(args: argparse.Namespace, result) -> dict:
@@ -114,20 +119,8 @@ def _configure_sharded(args: argparse.Namespace) -> int:
     project = args.project_dir.resolve()
     conn = site.connection_file(site.state_dir(project))
     sim = json.loads(conn.read_text()) if conn.is_file() else None
-    sharded = shards.run(
-        project_dir=project,
-        inventory_dir=project / "inventory" / args.stack,
-        controllers=shards.controllers_from(args.controllers.split(","), sim),
-        playbook=args.playbook,
-        check=args.check,
-        diff=args.diff,
-        limit=args.limit,
-        tags=args.tags,
-        extravars=parse_extra_vars(args.extra_vars),
-        artifacts_dir=args.artifacts_dir or project / "artifacts" / "configure" / args.stack,
-        out=human(args),
-        progress=Progress("configure", asked=args.progress),
-    )
+    controllers = shards.controllers_from(args.controllers.split(","), sim)
+    sharded = shards.run(controllers=controllers, **_run_args(args))
     base = f"supercluster configure --stack {args.stack} --controllers {args.controllers}"
     if args.playbook != "site":
         base += f" --playbook {args.playbook}"

@@ -427,6 +427,22 @@ def _is_run_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and (path / "command").is_file()
 
 
+def checked_run(project_dir: Path, inventory_dir: Path, playbook: str) -> tuple[Path, Path]:
+    """(project dir, inventory dir), resolved, once the playbook is known and the generated
+    inventory exists with current shared defaults: the inventory alone, as
+    `ansible-playbook -i inventory/<stack>` reads it, carries the shared group_vars
+    (defaults.yml)."""
+    project_dir, inventory_dir = Path(project_dir).resolve(), Path(inventory_dir).resolve()
+    if playbook not in PLAYBOOKS:
+        raise InputError([f"--playbook: one of {', '.join(PLAYBOOKS)}, not {playbook!r}"])
+    if not (inventory_dir / "hosts.yml").exists():
+        raise InputError(
+            [f"{inventory_dir}: no inventory; run `supercluster inventory --stack NAME` first"]
+        )
+    check_defaults(project_dir, inventory_dir)
+    return project_dir, inventory_dir
+
+
 def run(
     *,
     project_dir: Path,
@@ -451,17 +467,7 @@ def run(
     stderr when it is a terminal, never when out is None)."""
     if keep_runs < 1:
         raise InputError([f"keep_runs: at least 1 (this run's own directory), not {keep_runs}"])
-    project_dir = Path(project_dir).resolve()
-    inventory_dir = Path(inventory_dir).resolve()
-    if playbook not in PLAYBOOKS:
-        raise InputError([f"--playbook: one of {', '.join(PLAYBOOKS)}, not {playbook!r}"])
-    if not (inventory_dir / "hosts.yml").exists():
-        raise InputError(
-            [f"{inventory_dir}: no inventory; run `supercluster inventory --stack NAME` first"]
-        )
-    # The generated inventory alone, as `ansible-playbook -i inventory/<stack>` reads it:
-    # it carries the shared group_vars (defaults.yml), as long as they are current.
-    check_defaults(project_dir, inventory_dir)
+    project_dir, inventory_dir = checked_run(project_dir, inventory_dir, playbook)
     sources = [inventory_dir]
     settings = rolling_settings(project_dir)
     total, serial = plan_batches(sources, limit, settings)

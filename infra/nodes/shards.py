@@ -35,7 +35,6 @@ import yaml
 
 from infra.errors import InputError
 from infra.nodes import configure
-from infra.nodes.inventory import check_defaults
 from infra.progress import Progress
 
 # Copied into each job (the project as the controller needs it): settings, playbooks with
@@ -330,14 +329,7 @@ def run(
     progress: Progress | None = None,
 ) -> ShardedResult:
     """configure.run's run, split over `controllers` (see the module docstring)."""
-    project_dir, inventory_dir = Path(project_dir).resolve(), Path(inventory_dir).resolve()
-    if playbook not in configure.PLAYBOOKS:
-        raise InputError([f"--playbook: one of {', '.join(configure.PLAYBOOKS)}, not {playbook!r}"])
-    if not (inventory_dir / "hosts.yml").exists():
-        raise InputError(
-            [f"{inventory_dir}: no inventory; run `supercluster inventory --stack NAME` first"]
-        )
-    check_defaults(project_dir, inventory_dir)
+    project_dir, inventory_dir = configure.checked_run(project_dir, inventory_dir, playbook)
     settings = configure.rolling_settings(project_dir)
     shards = plan_shards(inventory_dir, limit, controllers, settings["by"])
     total = sum(len(s.hosts) for s in shards)
