@@ -88,5 +88,5 @@ def test_sshd_killed_mid_run_then_retry_converges(site):
     assert set(retry.stats) == {VICTIM}
     assert retry.stats[VICTIM]["changed"] > 0
     assert "Name=ib7" in site.ssh(VICTIM, f"cat {RAIL7}")
-    peermem = site.ssh(VICTIM, "cat /etc/modules-load.d/supercluster-nvidia-peermem.conf")
-    assert "nvidia_peermem" in peermem
+    modules = site.ssh(VICTIM, "cat /etc/modules-load.d/supercluster-rdma.conf")
+    assert "mlx5_ib" in modules  # the RDMA stack's part of the run, before IPoIB
