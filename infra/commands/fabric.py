@@ -321,9 +321,7 @@ def _eth_json(r) -> dict:
             "widths_after": r.reroute.widths_after,
             "ping_after": r.reroute.ping_after,
         },
-        "faults": [
-            {"kind": f.kind, "designed": [list(map(list, k)) for k in f.designed]} for f in r.faults
-        ],
+        "faults": _faults_json(r.faults),
         "faults_found": r.faults_found,
         "findings": [f.to_json() for f in r.findings],
         "lldp_neighbors": r.lldp_neighbors,
@@ -392,9 +390,7 @@ def _sim_json(r) -> dict:
         "switches_designed": r.switches_designed,
         "hcas_seen": r.hcas_seen,
         "hcas_designed": r.hcas_designed,
-        "faults": [
-            {"kind": f.kind, "designed": [list(map(list, k)) for k in f.designed]} for f in r.faults
-        ],
+        "faults": _faults_json(r.faults),
         "faults_found": r.faults_found,
         "findings": [f.to_json() for f in r.findings],
         "opensm_errors": r.opensm_errors,
@@ -559,3 +555,8 @@ def _render_nvue(args: argparse.Namespace, design, out: Path) -> int:
     else:
         print(f"wrote {len(files)} NVUE switch configurations under {out / 'nvue'}")
     return 0
+
+
+def _faults_json(faults) -> list[dict]:
+    """The injected faults (InfiniBand or Ethernet simulation): kind and designed cables."""
+    return [{"kind": f.kind, "designed": [list(map(list, k)) for k in f.designed]} for f in faults]

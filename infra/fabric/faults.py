@@ -47,6 +47,15 @@ class FaultedPlane:
     faults: list[Fault] = field(default_factory=list)
 
 
+def fault_picks(counts: dict[str, int], kind: str) -> list[str | None]:
+    """One entry per fault of this kind asked for (KIND or KIND@TIER counts): None (any
+    tier) first, then the targeted tiers. Shared by the InfiniBand and Ethernet faults."""
+    out: list[str | None] = [None] * counts.get(kind, 0)
+    for key in sorted(k for k in counts if k.startswith(f"{kind}@")):
+        out += [key.partition("@")[2]] * counts[key]
+    return out
+
+
 def parse_fault_args(values: list[str]) -> dict[str, int]:
     """`KIND[@TIER]:COUNT` arguments (repeatable) -> {"kind" or "kind@tier": count}."""
     counts: dict[str, int] = {}
@@ -88,15 +97,8 @@ def inject(fabric: PlaneFabric, counts: dict[str, int], seed: int = 0) -> Faulte
         free.remove(i)
         return i
 
-    def picks(kind: str) -> list[str | None]:
-        """One entry per fault of this kind: None (any tier) first, then targeted tiers."""
-        out: list[str | None] = [None] * counts.get(kind, 0)
-        for key in sorted(k for k in counts if k.startswith(f"{kind}@")):
-            out += [key.partition("@")[2]] * counts[key]
-        return out
-
     dropped: set[int] = set()
-    for want in picks("swap"):
+    for want in fault_picks(counts, "swap"):
         i = take(want)
         tier = links[i][2]
         j = next((k for k in reversed(free) if links[k][2] == tier), None)
@@ -106,12 +108,12 @@ def inject(fabric: PlaneFabric, counts: dict[str, int], seed: int = 0) -> Faulte
         (a1, b1, t), (a2, b2, _) = links[i], links[j]
         links[i], links[j] = (a1, b2, t), (a2, b1, t)
         out.faults.append(Fault("swap", tuple(sorted([canon(a1, b1), canon(a2, b2)]))))
-    for want in picks("down"):
+    for want in fault_picks(counts, "down"):
         i = take(want)
         dropped.add(i)
         a, b, _t = links[i]
         out.faults.append(Fault("down", (canon(a, b),)))
-    for want in picks("speed"):
+    for want in fault_picks(counts, "speed"):
         i = take(want)
         a, b, _t = links[i]
         out.port_opts[a] = out.port_opts[b] = "w=1"

@@ -46,6 +46,7 @@ from infra import childenv, procs
 from infra.design.ethernet import port_name
 from infra.design.model import Design, Link
 from infra.errors import EnvironmentProblem, InputError
+from infra.fabric.faults import fault_picks
 from infra.fabric.frr import bgpd_conf, daemon_conf, zebra_conf
 from infra.fabric.lldp import designed_links, parse_neighbors
 from infra.fabric.nvue import MTU, SwitchConfig, switch_configs
@@ -192,21 +193,15 @@ def inject_faults(
         free.remove(i)
         return i
 
-    def picks(kind: str) -> list[str | None]:
-        out: list[str | None] = [None] * counts.get(kind, 0)
-        for key in sorted(k for k in counts if k.startswith(f"{kind}@")):
-            out += [key.partition("@")[2]] * counts[key]
-        return out
-
     dropped: set[int] = set()
-    for want in picks("swap"):
+    for want in fault_picks(counts, "swap"):
         i = take(want)
         j = take(links[i].tier)
         a, b = links[i], links[j]
         links[i] = a._replace(b_dev=b.b_dev, b_port=b.b_port)
         links[j] = b._replace(b_dev=a.b_dev, b_port=a.b_port)
         faults.append(EthFault("swap", tuple(sorted([keys[i], keys[j]]))))
-    for want in picks("down"):
+    for want in fault_picks(counts, "down"):
         i = take(want)
         dropped.add(i)
         faults.append(EthFault("down", (keys[i],)))
